@@ -1,0 +1,70 @@
+# Ordo developer entry points. `make up` runs the stack, `make test` runs every gate and test.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV ?= uv
+PYTEST_WORKERS ?= auto
+export UV_PYTHON := 3.11
+
+.PHONY: help bootstrap infra-up infra-down migrate topics up down status logs lint fmt test \
+        test-unit test-integration
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## install uv (pinned) and the locked Python environment
+	@command -v $(UV) >/dev/null || python3 -m pip install -q "uv==$(UV_VERSION)"
+	@$(UV) sync --frozen --quiet
+
+infra-up: bootstrap ## install (if missing) and start PostgreSQL, Redis and Kafka; create topics
+	@infra/postgres/ctl.sh up
+	@infra/redis/ctl.sh up
+	@infra/kafka/ctl.sh up
+	@infra/kafka/ctl.sh topics
+
+infra-down: ## stop PostgreSQL, Redis and Kafka
+	@infra/kafka/ctl.sh stop
+	@infra/redis/ctl.sh stop
+	@infra/postgres/ctl.sh stop
+
+migrate: ## apply every service's migrations to its own database
+	@infra/services.sh migrate
+
+topics: ## apply infra/kafka/topics.toml to the local broker
+	@infra/kafka/ctl.sh topics
+
+up: infra-up migrate ## run the whole stack: servers, migrations, every service process
+	@infra/services.sh start
+	@$(MAKE) --no-print-directory status
+
+down: ## stop every process of ours (services first, then servers)
+	@infra/services.sh stop
+	@$(MAKE) --no-print-directory infra-down
+
+status: ## what runs where
+	@infra/postgres/ctl.sh status
+	@infra/redis/ctl.sh status
+	@infra/kafka/ctl.sh status
+	@infra/services.sh status
+
+logs: ## follow every log of the local stack
+	@tail -n 20 -F .data/logs/*.log
+
+lint: bootstrap ## ruff (lint + format check), mypy, bandit, import-linter
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs/shared/src services/*/src
+	$(UV) run --frozen bandit -q -c pyproject.toml -r libs/shared/src services/*/src
+	$(UV) run --frozen lint-imports
+
+fmt: bootstrap ## apply ruff's fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+test: infra-up migrate lint ## every quality gate, then all tests in parallel
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) libs services tests
+
+test-unit: bootstrap ## only the IO-free unit tests
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services

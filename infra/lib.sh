@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# Shared helpers for the local infrastructure scripts. Source it; do not run it.
+# Everything lives under $ORDO_DATA (default: <checkout>/.data), which git ignores.
+set -euo pipefail
+
+ORDO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ORDO_DATA="${ORDO_DATA:-$ORDO_ROOT/.data}"
+ORDO_RUN="$ORDO_DATA/run"     # pid files
+ORDO_LOGS="$ORDO_DATA/logs"   # one log per server/process
+ORDO_SECRETS="$ORDO_DATA/secrets"
+mkdir -p "$ORDO_RUN" "$ORDO_LOGS" "$ORDO_SECRETS"
+chmod 700 "$ORDO_SECRETS"
+
+# Ports of the local stack: unusual ones, so a developer's own servers on the defaults are untouched.
+ORDO_PG_PORT="${ORDO_PG_PORT:-55432}"
+ORDO_REDIS_PORT="${ORDO_REDIS_PORT:-56379}"
+ORDO_KAFKA_PORT="${ORDO_KAFKA_PORT:-59092}"
+ORDO_KAFKA_CONTROLLER_PORT="${ORDO_KAFKA_CONTROLLER_PORT:-59093}"
+
+# The services that own a database (one database and one role each, same name).
+ORDO_DB_SERVICES=(gateway identity catalog orders payments notifications)
+
+log() { printf '\033[1m[%s]\033[0m %s\n' "${ORDO_COMPONENT:-infra}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# pid_alive FILE: true when FILE names a running process.
+pid_alive() {
+  local file="$1" pid
+  [[ -f "$file" ]] || return 1
+  pid="$(cat "$file" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# stop_pid FILE NAME [SECONDS]: TERM the process in FILE, wait for it, KILL it past the deadline.
+stop_pid() {
+  local file="$1" name="$2" wait_s="${3:-30}" pid
+  if ! pid_alive "$file"; then
+    rm -f "$file"
+    log "$name is not running"
+    return 0
+  fi
+  pid="$(cat "$file")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((wait_s * 10))); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$file"; log "$name stopped (pid $pid)"; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop in ${wait_s}s: killing pid $pid"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds or the deadline passes.
+wait_until() {
+  local deadline_s="$1" what="$2"; shift 2
+  local end=$((SECONDS + deadline_s))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= end)); then
+      die "$what not ready after ${deadline_s}s (see $ORDO_LOGS)"
+    fi
+    sleep 0.2
+  done
+}
+
+# ensure_secret NAME: print the secret in $ORDO_SECRETS/NAME, creating a random one first if missing.
+ensure_secret() {
+  local file="$ORDO_SECRETS/$1"
+  if [[ ! -s "$file" ]]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24), end="")' >"$file")
+  fi
+  cat "$file"
+}
+
+# apt_install PACKAGE...: install Debian packages that are missing (apt-get update first, once).
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  [[ "$(id -u)" == 0 ]] || die "need root to apt-get install ${missing[*]} (or install them yourself)"
+  log "installing ${missing[*]} from Debian's packages"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -1,0 +1,1 @@
+"""Ordo gateway service."""
