@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -103,7 +103,6 @@ class ServiceSettings(BaseSettings):
     model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
         env_prefix="ORDO_",
         env_nested_delimiter="__",
-        secrets_nested_delimiter="__",
         extra="ignore",
     )
 
@@ -113,6 +112,7 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     otel_exporter_otlp_endpoint: str | None = None
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
     database: DatabaseSettings = DatabaseSettings()
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
@@ -130,10 +130,27 @@ class ServiceSettings(BaseSettings):
         secrets: list[PydanticBaseSettingsSource] = []
         folder = default_secrets_dir()
         if folder.is_dir():
-            secrets.append(NestedSecretsSettingsSource(
-                    settings_cls, secrets_dir=folder, secrets_prefix=""
-                ))
+            secrets.append(
+                NestedSecretsSettingsSource(
+                    settings_cls, secrets_dir=folder, secrets_prefix="", secrets_nested_delimiter="__"
+                )
+            )
         return (init_settings, env_settings, *secrets)
+
+    @model_validator(mode="after")
+    def _default_to_own_database(self) -> ServiceSettings:
+        # Each service owns database ``ordo_<service>`` reached by role ``ordo_<service>``;
+        # unless told otherwise, connect there and name the Kafka client after the service.
+        # (Class-level defaults of nested models would be lost as soon as any source sets one
+        # nested field, e.g. the ``database__password`` secret file.)
+        own = f"ordo_{self.service_name}"
+        if "name" not in self.database.model_fields_set:
+            self.database.name = own
+        if "user" not in self.database.model_fields_set:
+            self.database.user = own
+        if "client_id" not in self.kafka.model_fields_set:
+            self.kafka.client_id = self.service_name
+        return self
 
     def safe_dump(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, fit for a start-up log."""

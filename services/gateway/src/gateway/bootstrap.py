@@ -16,7 +16,7 @@ from shared.caching import check_redis, create_redis
 from shared.db import check_postgres, create_engine
 from shared.http import create_app
 from shared.messaging import KafkaProbe
-from shared.settings import DatabaseSettings, KafkaSettings, ServiceSettings
+from shared.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
@@ -24,8 +24,6 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = "gateway"
     http_port: int = 8000
-    database: DatabaseSettings = DatabaseSettings(name="ordo_gateway", user="ordo_gateway")
-    kafka: KafkaSettings = KafkaSettings(client_id="gateway")
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
@@ -53,4 +51,5 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             "redis": partial(check_redis, redis),
         },
         lifespan=lifespan,
+        readiness_timeout_s=settings.readiness_timeout_s,
     )
