@@ -23,6 +23,7 @@ from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
 )
 from sqlalchemy.engine import URL
@@ -132,7 +133,9 @@ class ServiceSettings(BaseSettings):
         if folder.is_dir():
             secrets.append(
                 NestedSecretsSettingsSource(
-                    settings_cls, secrets_dir=folder, secrets_prefix="", secrets_nested_delimiter="__"
+                    SecretsSettingsSource(settings_cls, secrets_dir=folder),
+                    secrets_prefix="",
+                    secrets_nested_delimiter="__",
                 )
             )
         return (init_settings, env_settings, *secrets)

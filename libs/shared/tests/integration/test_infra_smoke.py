@@ -70,10 +70,14 @@ async def test_a_postgres_transaction_commits_or_rolls_back(
             await conn.execute(text(f"CREATE TABLE {table} (id int PRIMARY KEY, note text)"))
         async with engine.begin() as conn:
             await conn.execute(text(f"INSERT INTO {table} VALUES (1, 'kept')"))
-        with pytest.raises(RuntimeError, match="abort"):
+
+        async def insert_then_fail() -> None:
             async with engine.begin() as conn:
                 await conn.execute(text(f"INSERT INTO {table} VALUES (2, 'rolled back')"))
                 raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError, match="abort"):
+            await insert_then_fail()
         async with engine.connect() as conn:
             rows = (await conn.execute(text(f"SELECT id, note FROM {table}"))).all()
         assert [tuple(r) for r in rows] == [(1, "kept")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -57,10 +58,9 @@ async def create_topics(
             if name not in existing
         ]
         if wanted:
-            try:
+            # Another process may create one between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between list and create
     finally:
         await admin.close()
 
@@ -73,10 +73,8 @@ async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
         existing = set(await admin.list_topics())
         doomed = [n for n in names if n in existing]
         if doomed:
-            try:
+            with contextlib.suppress(UnknownTopicOrPartitionError):
                 await admin.delete_topics(doomed)
-            except UnknownTopicOrPartitionError:
-                pass
     finally:
         await admin.close()
 
@@ -117,7 +115,6 @@ class KafkaProbe:
         """Close the client if one is open."""
         admin, self._admin = self._admin, None
         if admin is not None:
-            try:
+            # Closing a broken client must not mask the error that broke it.
+            with contextlib.suppress(Exception):
                 await admin.close()
-            except Exception:  # noqa: S110 - closing a broken client must not mask the real error
-                pass

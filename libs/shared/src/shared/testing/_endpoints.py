@@ -78,8 +78,9 @@ def resolve_endpoints(rootdir: Path) -> Endpoints:
     env_pg = os.environ.get("ORDO_TEST_POSTGRES_URL")
     env_kafka = os.environ.get("ORDO_TEST_KAFKA_BOOTSTRAP")
     env_redis = os.environ.get("ORDO_TEST_REDIS_URL")
-    found = Endpoints(postgres_admin_dsn=env_pg or "", kafka_bootstrap=env_kafka or "",
-                      redis_url=env_redis or "")
+    found = Endpoints(
+        postgres_admin_dsn=env_pg or "", kafka_bootstrap=env_kafka or "", redis_url=env_redis or ""
+    )
     for name, value in (("postgres", env_pg), ("kafka", env_kafka), ("redis", env_redis)):
         if value:
             found.source[name] = "environment"

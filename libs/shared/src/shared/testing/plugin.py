@@ -55,7 +55,7 @@ def database_settings(dsn: str, name: str) -> DatabaseSettings:
         port=parts.port or 5432,
         name=name,
         user=parts.username or "postgres",
-        password=parts.password or "",  # type: ignore[arg-type]
+        password=parts.password or "",
         pool_size=5,
         max_overflow=5,
     )
@@ -139,6 +139,4 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     """Say which servers the tests will use (only on the controller, once)."""
     if hasattr(config, "workerinput"):
         return None
-    return (
-        "ordo servers: environment URLs > testcontainers (Docker) > local bootstrap (.data/)"
-    )
+    return "ordo servers: environment URLs > testcontainers (Docker) > local bootstrap (.data/)"

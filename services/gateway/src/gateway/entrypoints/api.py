@@ -20,6 +20,7 @@ def main() -> None:
         http="httptools",
         log_config=None,
         access_log=False,
+        server_header=False,
         timeout_graceful_shutdown=10,
     )
 

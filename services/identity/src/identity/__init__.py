@@ -1,0 +1,1 @@
+"""Ordo identity service: orgs, users, memberships, tokens and signing keys."""
