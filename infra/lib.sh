@@ -12,10 +12,10 @@ mkdir -p "$ORDO_RUN" "$ORDO_LOGS" "$ORDO_SECRETS"
 chmod 700 "$ORDO_SECRETS"
 
 # Ports of the local stack: unusual ones, so a developer's own servers on the defaults are untouched.
-ORDO_PG_PORT="${ORDO_PG_PORT:-55432}"
-ORDO_REDIS_PORT="${ORDO_REDIS_PORT:-56379}"
-ORDO_KAFKA_PORT="${ORDO_KAFKA_PORT:-59092}"
-ORDO_KAFKA_CONTROLLER_PORT="${ORDO_KAFKA_CONTROLLER_PORT:-59093}"
+ORDO_PG_PORT="${ORDO_PG_PORT:-15432}"
+ORDO_REDIS_PORT="${ORDO_REDIS_PORT:-16379}"
+ORDO_KAFKA_PORT="${ORDO_KAFKA_PORT:-19092}"
+ORDO_KAFKA_CONTROLLER_PORT="${ORDO_KAFKA_CONTROLLER_PORT:-19093}"
 
 # The services that own a database (one database and one role each, same name).
 ORDO_DB_SERVICES=(gateway identity catalog orders payments notifications)
@@ -54,7 +54,8 @@ stop_pid() {
 wait_until() {
   local deadline_s="$1" what="$2"; shift 2
   local end=$((SECONDS + deadline_s))
-  until "$@" >/dev/null 2>&1; do
+  # Only stdout is silenced: a check may explain on stderr why it gives up early.
+  until "$@" >/dev/null; do
     if ((SECONDS >= end)); then
       die "$what not ready after ${deadline_s}s (see $ORDO_LOGS)"
     fi

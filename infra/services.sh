@@ -15,7 +15,7 @@ procs() {
   done
 }
 
-http_ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
+http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
 cmd_start() {
   local name svc port cmd pidfile started=()
@@ -27,7 +27,10 @@ cmd_start() {
     fi
     [[ -x "$ORDO_ROOT/.venv/bin/$cmd" ]] || die "$cmd not found in .venv/bin (run: uv sync --frozen)"
     port_open "$port" && die "port $port for $name is taken by another process"
+    # Point the process at this stack's servers, whatever ports infra/lib.sh chose.
     ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" ORDO_HTTP_PORT="$port" \
+      ORDO_DATABASE__PORT="$ORDO_PG_PORT" ORDO_REDIS__PORT="$ORDO_REDIS_PORT" \
+      ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
       nohup "$ORDO_ROOT/.venv/bin/$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     started+=("$name:$port")
@@ -66,7 +69,7 @@ cmd_migrate() {
     svc="$(basename "$(dirname "$ini")")"
     log "migrating $svc"
     (cd "$(dirname "$ini")" && ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" \
-      "$ORDO_ROOT/.venv/bin/alembic" -c alembic.ini upgrade head)
+      ORDO_DATABASE__PORT="$ORDO_PG_PORT" "$ORDO_ROOT/.venv/bin/alembic" -c alembic.ini upgrade head)
   done
 }
 

@@ -112,7 +112,7 @@ async def apply(bootstrap: str, specs: list[TopicSpec]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", default="127.0.0.1:59092")
+    parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--cluster", default="local")
     parser.add_argument("--file", type=Path, default=HERE / "topics.toml")
     args = parser.parse_args()

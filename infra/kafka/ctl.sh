@@ -82,7 +82,16 @@ cmd_format() {
 
 kafka_ready() { python3 "$ORDO_ROOT/infra/bin/kafka_ready.py" "127.0.0.1:$ORDO_KAFKA_PORT" 2; }
 
-cmd_wait() { wait_until "${1:-90}" "Kafka" kafka_ready; }
+# Ready, or give up at once when the JVM has exited (e.g. a port taken), or at the deadline.
+kafka_ready_or_dead() {
+  if ! pid_alive "$KAFKA_PIDFILE"; then
+    tail -n 5 "$KAFKA_LOG" >&2
+    die "the broker exited during start-up (see $KAFKA_LOG)"
+  fi
+  kafka_ready
+}
+
+cmd_wait() { wait_until "${1:-90}" "Kafka" kafka_ready_or_dead; }
 
 cmd_start() {
   cmd_install
@@ -91,7 +100,9 @@ cmd_start() {
   if pid_alive "$KAFKA_PIDFILE"; then
     log "already running on 127.0.0.1:$ORDO_KAFKA_PORT"
   else
-    port_open "$ORDO_KAFKA_PORT" && die "port $ORDO_KAFKA_PORT is taken by another process"
+    for port in "$ORDO_KAFKA_PORT" "$ORDO_KAFKA_CONTROLLER_PORT"; do
+      port_open "$port" && die "port $port is taken by another process"
+    done
     nohup bash -c "exec $(printf '%q ' java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.yaml" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF")" >>"$KAFKA_LOG" 2>&1 </dev/null &

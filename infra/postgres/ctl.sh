@@ -97,7 +97,10 @@ cmd_start() {
     fi
     touch "$PG_LOG"
     [[ "$(id -u)" == 0 ]] && chown postgres:postgres "$PG_LOG"
-    as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null
+    # The port comes from infra/lib.sh on every start, so ORDO_PG_PORT always wins over the
+    # value written into postgresql.conf at initdb time.
+    as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -o "-p $ORDO_PG_PORT" -w -t 60 start \
+      >/dev/null || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
     log "started on 127.0.0.1:$ORDO_PG_PORT"
   fi
   head -n1 "$PG_DATA/postmaster.pid" >"$PG_PIDFILE"

@@ -36,9 +36,9 @@ __all__ = [
     "default_secrets_dir",
 ]
 
-LOCAL_POSTGRES_PORT = 55432
-LOCAL_REDIS_PORT = 56379
-LOCAL_KAFKA_PORT = 59092
+LOCAL_POSTGRES_PORT = 15432
+LOCAL_REDIS_PORT = 16379
+LOCAL_KAFKA_PORT = 19092
 
 
 def default_secrets_dir() -> Path:
