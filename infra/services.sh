@@ -71,6 +71,12 @@ cmd_migrate() {
     (cd "$(dirname "$ini")" && ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" \
       ORDO_DATABASE__PORT="$ORDO_PG_PORT" "$ORDO_ROOT/.venv/bin/alembic" -c alembic.ini upgrade head)
   done
+  # Identity needs its key-encryption key secret and a first signing key; both steps are no-ops
+  # when done already.
+  if [[ -x "$ORDO_ROOT/.venv/bin/ordo-identity-cli" ]]; then
+    ORDO_SECRETS_DIR="$ORDO_SECRETS/identity" ORDO_DATABASE__PORT="$ORDO_PG_PORT" \
+      "$ORDO_ROOT/.venv/bin/ordo-identity-cli" init-keys >/dev/null
+  fi
 }
 
 case "${1:-}" in

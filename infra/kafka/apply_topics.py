@@ -38,8 +38,13 @@ def load_specs(path: Path, cluster: str) -> list[TopicSpec]:
     defaults, dlq = doc["defaults"], doc["dead_letter"]
     specs: list[TopicSpec] = []
     for topic in doc["topics"]:
-        shapes = [(topic["name"], topic.get("partitions", defaults["partitions"]),
-                   topic.get("retention_ms", defaults["retention_ms"]))]
+        shapes = [
+            (
+                topic["name"],
+                topic.get("partitions", defaults["partitions"]),
+                topic.get("retention_ms", defaults["retention_ms"]),
+            )
+        ]
         if topic.get("dead_letter"):
             shapes.append((topic["name"] + dlq["suffix"], dlq["partitions"], dlq["retention_ms"]))
         for name, partitions, retention in shapes:
@@ -85,8 +90,10 @@ async def apply(bootstrap: str, specs: list[TopicSpec]) -> int:
                 grow[s.name] = NewPartitions(total_count=s.partitions)
                 print(f"grown    {s.name} partitions {counts[s.name]} -> {s.partitions}")
             elif counts[s.name] > s.partitions:
-                print(f"kept     {s.name} has {counts[s.name]} partitions (> {s.partitions}; "
-                      "Kafka cannot shrink)")
+                print(
+                    f"kept     {s.name} has {counts[s.name]} partitions (> {s.partitions}; "
+                    "Kafka cannot shrink)"
+                )
         if grow:
             await admin.create_partitions(grow)
         resources = [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in present]
@@ -95,7 +102,9 @@ async def apply(bootstrap: str, specs: list[TopicSpec]) -> int:
         for response in current:
             for _err, _msg, _type, name, entries in response.resources:
                 actual[name] = {e[0]: e[1] for e in entries}
-        drift = [s for s in present if any(actual[s.name].get(k) != v for k, v in s.configs.items())]
+        drift = [
+            s for s in present if any(actual[s.name].get(k) != v for k, v in s.configs.items())
+        ]
         if drift:
             await admin.alter_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=s.configs) for s in drift]
@@ -103,8 +112,10 @@ async def apply(bootstrap: str, specs: list[TopicSpec]) -> int:
             for s in drift:
                 print(f"altered  {s.name} {s.configs}")
         unchanged = len(present) - len(drift) - len(grow)
-        print(f"topics: {len(missing)} created, {len(grow)} grown, {len(drift)} reconfigured, "
-              f"{max(unchanged, 0)} unchanged")
+        print(
+            f"topics: {len(missing)} created, {len(grow)} grown, {len(drift)} reconfigured, "
+            f"{max(unchanged, 0)} unchanged"
+        )
         return 0
     finally:
         await admin.close()

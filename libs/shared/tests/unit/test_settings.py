@@ -31,9 +31,7 @@ def test_secret_files_fill_nested_fields(secrets: Path) -> None:
     assert settings.redis.password.get_secret_value() == "redis-file"
 
 
-def test_environment_wins_over_secret_files(
-    secrets: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_wins_over_secret_files(secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDO_DATABASE__PASSWORD", "from-env")
     monkeypatch.setenv("ORDO_DATABASE__POOL_SIZE", "17")
     settings = OrdersSettings()

@@ -1,0 +1,1 @@
+"""The gateway's adapters: the identity upstream and the public /v1 HTTP edge."""

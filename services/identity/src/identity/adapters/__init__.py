@@ -1,0 +1,1 @@
+"""Identity's adapters: persistence (PostgreSQL), messaging (outbox), crypto, HTTP."""

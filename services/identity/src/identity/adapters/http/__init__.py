@@ -1,0 +1,1 @@
+"""Identity's internal HTTP API (contracts/openapi/identity.yaml)."""

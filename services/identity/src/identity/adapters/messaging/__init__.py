@@ -1,0 +1,1 @@
+"""Identity's integration events: domain events mapped to outbox messages (identity.events)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence: tables, repositories and the unit of work."""

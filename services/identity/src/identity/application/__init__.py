@@ -1,0 +1,1 @@
+"""Identity's application layer: use cases (one per module), their ports and the policy."""

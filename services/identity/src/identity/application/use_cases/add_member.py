@@ -1,0 +1,61 @@
+"""AddMember: add an existing user, found by email, to the caller's org with a role."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from identity.application.authorization import authorize
+from identity.application.ports import MemberView, UnitOfWorkFactory
+from identity.domain.errors import MemberAlreadyExistsError, UserNotFoundError
+from identity.domain.model import Membership, normalise_email
+from shared.auth.principal import Principal, Role
+from shared.clock import Clock
+
+__all__ = ["AddMember", "AddMemberInput"]
+
+
+@dataclass(frozen=True, slots=True)
+class AddMemberInput:
+    """Who to add, and as what."""
+
+    email: str
+    role: Role
+
+
+class AddMember:
+    """Owners and admins add members (``members.add``); only an owner may add an owner.
+
+    The user must already have signed up (404 ``user.not_found``); adding a member twice is a
+    409. Emits ``membership.changed`` (added).
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(
+        self, principal: Principal, org_id: uuid.UUID, form: AddMemberInput
+    ) -> MemberView:
+        """Create the membership; return the new member."""
+        async with self._uow() as uow:
+            actor = await authorize(uow, principal, "members.add", org_id=org_id)
+            user = await uow.users.get_by_email(normalise_email(form.email))
+            if user is None:
+                raise UserNotFoundError()
+            if await uow.memberships.get(org_id=org_id, user_id=user.id) is not None:
+                raise MemberAlreadyExistsError()
+            now = self._clock.now()
+            membership = Membership.grant(
+                org_id=org_id, user_id=user.id, role=form.role, granted_by=actor, now=now
+            )
+            await uow.memberships.add(membership)
+            uow.record(membership.pull_events())
+            await uow.commit()
+        return MemberView(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            role=membership.role,
+            joined_at=membership.created_at,
+        )

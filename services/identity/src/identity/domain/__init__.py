@@ -1,0 +1,1 @@
+"""Identity's domain: orgs, users, memberships with roles, refresh tokens and signing keys."""

@@ -1,0 +1,1 @@
+"""Identity's processes: api (HTTP), relay (outbox -> Kafka), cli (keys)."""
