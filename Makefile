@@ -17,6 +17,7 @@ help: ## list the targets
 bootstrap: ## install uv (pinned) and the locked Python environment
 	@command -v $(UV) >/dev/null || python3 -m pip install -q "uv==$(UV_VERSION)"
 	@$(UV) sync --frozen --quiet
+	@[ -d tools/asyncapi/node_modules/@asyncapi/parser ] || npm ci --prefix tools/asyncapi --ignore-scripts --silent
 
 infra-up: bootstrap ## install (if missing) and start PostgreSQL, Redis and Kafka; create topics
 	@infra/postgres/ctl.sh up
@@ -63,8 +64,20 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: infra-up migrate lint ## every quality gate, then all tests in parallel
+test: infra-up migrate lint contracts-check ## every quality gate, then all tests in parallel
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) libs services tests
 
 test-unit: bootstrap ## only the IO-free unit tests
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services
+
+.PHONY: contracts contracts-check
+
+contracts: bootstrap ## regenerate models (contracts/generated) and the /v1 client (clients/python/generated)
+	$(UV) run --frozen python tools/contracts/codegen.py
+
+contracts-check: bootstrap ## fail if the generated models or client differ from what the contracts give
+	$(UV) run --frozen python tools/contracts/codegen.py --check
+
+.PHONY: bench-outbox
+bench-outbox: bootstrap ## outbox relay vs raw aiokafka and faststream-outbox; latency; inbox cost
+	$(UV) run --frozen python bench/outbox/run.py
