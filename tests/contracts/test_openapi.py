@@ -107,11 +107,16 @@ def test_contracts_reference_no_remote_documents() -> None:
 @pytest.mark.parametrize(("file", "doc", "path", "method", "op"), ALL_OPS)
 def test_every_error_response_is_problem_json(
     request: pytest.FixtureRequest,
-    file: Path, doc: dict[str, Any], path: str, method: str, op: dict[str, Any]
+    file: Path,
+    doc: dict[str, Any],
+    path: str,
+    method: str,
+    op: dict[str, Any],
 ) -> None:
     if f"{file.stem}:{op['operationId']}" in IDENTITY_EXEMPT_PROBLEMS:
         # A known gap: strict, so closing it turns this red until the exemption goes.
-        request.applymarker(pytest.mark.xfail(reason="identity's operation (issue 4) declares only a default problem", strict=True))
+        gap = "identity's operation (issue 4) declares only a default problem"
+        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     statuses = set(op["responses"])
     assert any(s.startswith("4") for s in statuses), "declares no 4xx problem"
     assert any(s.startswith("5") or s == "default" for s in statuses), "declares no 5xx problem"
@@ -129,11 +134,16 @@ def test_every_error_response_is_problem_json(
 @pytest.mark.parametrize(("file", "doc", "path", "method", "op"), CREATING_POSTS)
 def test_creating_posts_require_an_idempotency_key(
     request: pytest.FixtureRequest,
-    file: Path, doc: dict[str, Any], path: str, method: str, op: dict[str, Any]
+    file: Path,
+    doc: dict[str, Any],
+    path: str,
+    method: str,
+    op: dict[str, Any],
 ) -> None:
     if op["operationId"] in IDENTITY_EXEMPT_IDEMPOTENCY:
         # A known gap: strict, so closing it turns this red until the exemption goes.
-        request.applymarker(pytest.mark.xfail(reason="identity's operation (issue 4) takes no Idempotency-Key yet", strict=True))
+        gap = "identity's operation (issue 4) takes no Idempotency-Key yet"
+        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     key = _parameters(doc, op).get(("header", "idempotency-key"))
     assert key is not None, "creating POST without an Idempotency-Key header"
     assert key["required"] is True
@@ -143,11 +153,16 @@ def test_creating_posts_require_an_idempotency_key(
 @pytest.mark.parametrize(("file", "doc", "path", "method", "op"), LISTS)
 def test_lists_use_cursor_pagination(
     request: pytest.FixtureRequest,
-    file: Path, doc: dict[str, Any], path: str, method: str, op: dict[str, Any]
+    file: Path,
+    doc: dict[str, Any],
+    path: str,
+    method: str,
+    op: dict[str, Any],
 ) -> None:
     if op["operationId"] in IDENTITY_EXEMPT_PAGINATION:
         # A known gap: strict, so closing it turns this red until the exemption goes.
-        request.applymarker(pytest.mark.xfail(reason="identity's members list (issue 4) is not paginated yet", strict=True))
+        gap = "identity's members list (issue 4) is not paginated yet"
+        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     assert method == "get"
     params = _parameters(doc, op)
     schema = _success_schema(doc, op) or {}
