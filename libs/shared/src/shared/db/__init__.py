@@ -4,5 +4,13 @@ Nothing here runs at import time; a service's ``bootstrap`` builds one engine pe
 """
 
 from shared.db._engine import check_postgres, create_engine, create_session_factory
+from shared.db._uow import EventMapper, EventSource, SqlaUnitOfWork
 
-__all__ = ["check_postgres", "create_engine", "create_session_factory"]
+__all__ = [
+    "EventMapper",
+    "EventSource",
+    "SqlaUnitOfWork",
+    "check_postgres",
+    "create_engine",
+    "create_session_factory",
+]
