@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # RFC 9068: an access token cannot pass for an ID token.
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105 - a media type, not a secret
 MAX_LEEWAY_S = 60.0
 MAX_TOKEN_BYTES = 8192
 REQUIRED_CLAIMS = ("sub", "org_id", "roles", "iat", "nbf", "exp", "iss", "aud", "jti")

@@ -177,7 +177,8 @@ def _title(status: int) -> str:
 
 
 async def _app_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AppError)
+    if not isinstance(exc, AppError):
+        return await _unhandled_exception_handler(request, exc)
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
@@ -204,7 +205,8 @@ async def _app_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def _request_validation_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        return await _unhandled_exception_handler(request, exc)
     # Only location, message and type: pydantic's "input" may echo a password back.
     errors = [
         FieldError.from_loc(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", "")))
@@ -221,7 +223,8 @@ async def _request_validation_handler(request: Request, exc: Exception) -> Respo
 
 
 async def _http_exception_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        return await _unhandled_exception_handler(request, exc)
     status = exc.status_code
     code = _HTTP_CODES.get(status) or "http." + _NOT_A_CODE_CHAR.sub("_", _title(status).lower())
     safe_detail = isinstance(exc.detail, str) and exc.detail and status < 500

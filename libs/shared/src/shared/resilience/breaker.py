@@ -14,6 +14,7 @@ While open, calls fail with :class:`shared.errors.DependencyUnavailableError` (c
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
@@ -163,9 +164,9 @@ class AsyncCircuitBreaker:
                 raise exc
 
         try:
-            self._breaker.call(replay)
-        except Exception:  # noqa: S110 - the outcome is the caller's to raise, not ours
-            pass
+            # The outcome is the caller's to raise, not ours: pybreaker only counts it here.
+            with contextlib.suppress(Exception):
+                self._breaker.call(replay)
         finally:
             if exc is not None:
                 # Raising through pybreaker appended its frames; keep the caller's trace clean.
