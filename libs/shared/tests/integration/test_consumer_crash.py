@@ -144,12 +144,13 @@ async def test_a_consumer_killed_between_db_commit_and_offset_commit_applies_onc
         "session_factory": sessions,
         "policy": POLICY,
     }
-    await publish_records(
-        kafka, topic, [(b"p-2", {"amount": 5}, cloud_event_headers(EVENT))], partition=0
-    )
     async with running_consumer(kafka, metrics=Metrics(CollectorRegistry()), **options) as consumer:
         # The process dies right after the database commit: no offset commit ever happens.
+        # Patched before the message exists, so no delivery can be marked before the patch.
         consumer._commits.mark = lambda *args: None  # type: ignore[method-assign]
+        await publish_records(
+            kafka, topic, [(b"p-2", {"amount": 5}, cloud_event_headers(EVENT))], partition=0
+        )
 
         async def applied() -> bool:
             return await effect_count(engine, kafka_group) == 1
