@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import create_engine, create_session_factory
 from shared.errors import DependencyUnavailableError
-from shared.inbox import InboxEvent, RedeliveryPolicy, ensure_inbox_topics
+from shared.inbox import InboxEvent, RedeliveryPolicy
 from shared.inbox.testing import (
     apply_inbox_schema,
     cloud_event_headers,
@@ -21,10 +21,8 @@ from shared.inbox.testing import (
     running_consumer,
     wait_until,
 )
-from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
-from shared.testing import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +43,6 @@ async def engine(ordo_database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-def kafka(ordo_endpoints: Endpoints) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=ordo_endpoints.kafka_bootstrap, client_id="crash-test")
-
-
-@pytest.fixture
-async def topic(new_topic, kafka: KafkaSettings, kafka_group: str) -> AsyncIterator[str]:
-    name = await new_topic(partitions=3)
-    twins = await ensure_inbox_topics(kafka.bootstrap_servers, name, kafka_group, partitions=3)
-    yield name
-    await delete_topics(kafka.bootstrap_servers, twins)
 
 
 def writer(group: str):

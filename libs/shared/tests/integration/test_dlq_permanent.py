@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import create_engine, create_session_factory
 from shared.errors import ConflictError
-from shared.inbox import InboxEvent, RedeliveryPolicy, ensure_inbox_topics, parse_dead_letter
+from shared.inbox import InboxEvent, RedeliveryPolicy, parse_dead_letter
 from shared.inbox.testing import (
     apply_inbox_schema,
     cloud_event_headers,
@@ -22,10 +22,8 @@ from shared.inbox.testing import (
     running_consumer,
     wait_until,
 )
-from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
-from shared.testing import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +48,6 @@ async def engine(ordo_database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-def kafka(ordo_endpoints: Endpoints) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=ordo_endpoints.kafka_bootstrap, client_id="dlq-test")
-
-
-@pytest.fixture
-async def topic(new_topic, kafka: KafkaSettings, kafka_group: str) -> AsyncIterator[str]:
-    name = await new_topic(partitions=3)
-    twins = await ensure_inbox_topics(kafka.bootstrap_servers, name, kafka_group, partitions=3)
-    yield name
-    await delete_topics(kafka.bootstrap_servers, twins)
 
 
 async def test_permanent_failures_are_dead_lettered_at_once_with_their_codes(

@@ -20,7 +20,6 @@ from shared.inbox import (
     InboxEvent,
     RedeliveryPolicy,
     downgrade_inbox,
-    ensure_inbox_topics,
     purge_inbox,
     upgrade_inbox,
 )
@@ -31,10 +30,8 @@ from shared.inbox.testing import (
     running_consumer,
     wait_until,
 )
-from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
-from shared.testing import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -54,19 +51,6 @@ async def engine(ordo_database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-def kafka(ordo_endpoints: Endpoints) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=ordo_endpoints.kafka_bootstrap, client_id="inbox-test")
-
-
-@pytest.fixture
-async def topic(new_topic, kafka: KafkaSettings, kafka_group: str) -> AsyncIterator[str]:
-    name = await new_topic(partitions=3)
-    twins = await ensure_inbox_topics(kafka.bootstrap_servers, name, kafka_group, partitions=3)
-    yield name
-    await delete_topics(kafka.bootstrap_servers, twins)
 
 
 def recording_handler(group: str):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import SqlaUnitOfWork, create_engine, create_session_factory
 from shared.errors import ConflictError
-from shared.inbox import InboxEvent, RedeliveryPolicy, ensure_inbox_topics
+from shared.inbox import InboxEvent, RedeliveryPolicy
 from shared.inbox.testing import (
     apply_inbox_schema,
     cloud_event_headers,
@@ -21,7 +21,6 @@ from shared.inbox.testing import (
     running_consumer,
     wait_until,
 )
-from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.outbox import Outbox, OutboxMessage, outbox_table
 from shared.outbox.testing import drop_outbox, install_outbox
@@ -47,15 +46,6 @@ async def outbox(engine: AsyncEngine) -> AsyncIterator[Outbox]:
     await install_outbox(engine, name)
     yield Outbox(outbox_table(MetaData(), name), source="/ordo/tests", notify=False)
     await drop_outbox(engine, name)
-
-
-@pytest.fixture
-async def topic(new_topic, ordo_endpoints: Endpoints, kafka_group: str) -> AsyncIterator[str]:
-    bootstrap = ordo_endpoints.kafka_bootstrap
-    name = await new_topic(partitions=3)
-    twins = await ensure_inbox_topics(bootstrap, name, kafka_group, partitions=3)
-    yield name
-    await delete_topics(bootstrap, twins)
 
 
 def no_aggregate_events(event: object) -> OutboxMessage:

@@ -18,7 +18,6 @@ from shared.inbox import (
     InboxEvent,
     RedeliveryPolicy,
     ReplayFilter,
-    ensure_inbox_topics,
     replay_dead_letters,
 )
 from shared.inbox.replay import main as replay_cli
@@ -30,10 +29,8 @@ from shared.inbox.testing import (
     running_consumer,
     wait_until,
 )
-from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings, ServiceSettings
-from shared.testing import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +50,6 @@ async def engine(ordo_database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-def kafka(ordo_endpoints: Endpoints) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=ordo_endpoints.kafka_bootstrap, client_id="replay-test")
-
-
-@pytest.fixture
-async def topic(new_topic, kafka: KafkaSettings, kafka_group: str) -> AsyncIterator[str]:
-    name = await new_topic(partitions=3)
-    twins = await ensure_inbox_topics(kafka.bootstrap_servers, name, kafka_group, partitions=3)
-    yield name
-    await delete_topics(kafka.bootstrap_servers, twins)
 
 
 async def test_replay_re_drives_a_dead_letter_once_and_the_fixed_handler_applies_it(
