@@ -56,8 +56,8 @@ logs: ## follow every log of the local stack
 lint: bootstrap ## ruff (lint + format check), mypy, bandit, import-linter
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/shared/src services/*/src
-	$(UV) run --frozen bandit -q -c pyproject.toml -r libs/shared/src services/*/src
+	$(UV) run --frozen mypy libs/shared/src services/*/src infra/fakes/*/src
+	$(UV) run --frozen bandit -q -c pyproject.toml -r libs/shared/src services/*/src infra/fakes/*/src
 	$(UV) run --frozen lint-imports
 
 fmt: bootstrap ## apply ruff's fixes and formatting
@@ -65,10 +65,10 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff format .
 
 test: infra-up migrate lint contracts-check ## every quality gate, then all tests in parallel
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) libs services tests
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) libs services infra/fakes tests
 
 test-unit: bootstrap ## only the IO-free unit tests
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services infra/fakes
 
 .PHONY: contracts contracts-check
 

@@ -1,0 +1,1 @@
+"""A fake external payment provider for local runs and tests."""

@@ -1,0 +1,1 @@
+"""Ordo catalog service: products, prices, stock levels and reservations."""
