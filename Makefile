@@ -3,10 +3,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-UV_VERSION := 0.13.8
-UV ?= uv
+export UV_VERSION := 0.13.8
+# uv from PATH or ~/.local/bin, installed with pip (pinned) when missing.
+ifeq ($(origin UV), undefined)
+UV := $(shell infra/bin/ensure-uv.sh)
+endif
 PYTEST_WORKERS ?= auto
 export UV_PYTHON := 3.11
+# Use the machine's Python 3.11; never download one.
+export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help bootstrap infra-up infra-down migrate topics up down status logs lint fmt test \
         test-unit test-integration
@@ -15,7 +20,6 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 bootstrap: ## install uv (pinned) and the locked Python environment
-	@command -v $(UV) >/dev/null || python3 -m pip install -q "uv==$(UV_VERSION)"
 	@$(UV) sync --frozen --quiet
 	@[ -d tools/asyncapi/node_modules/@asyncapi/parser ] || npm ci --prefix tools/asyncapi --ignore-scripts --silent
 

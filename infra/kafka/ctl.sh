@@ -124,7 +124,8 @@ cmd_status() {
 
 # Apply the declarative topic list (create missing, grow partitions, reconcile configs).
 cmd_topics() {
-  (cd "$ORDO_ROOT" && uv run --frozen python infra/kafka/apply_topics.py \
+  [[ -x "$ORDO_ROOT/.venv/bin/python" ]] || die "no .venv: run uv sync --frozen (make bootstrap)"
+  (cd "$ORDO_ROOT" && "$ORDO_ROOT/.venv/bin/python" infra/kafka/apply_topics.py \
     --bootstrap "127.0.0.1:$ORDO_KAFKA_PORT" --cluster "${ORDO_KAFKA_CLUSTER:-local}" "$@")
 }
 
