@@ -66,6 +66,15 @@ async def test_rate_limited_sets_retry_after_rounded_up(client: httpx.AsyncClien
     assert response.headers["retry-after"] == "3"
 
 
+async def test_unauthenticated_names_the_bearer_scheme(client: httpx.AsyncClient) -> None:
+    response = await client.get("/raise/unauthenticated")
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="ordo"'
+    other = await client.get("/raise/permission")
+    assert "www-authenticate" not in other.headers
+
+
 async def test_a_5xx_app_error_keeps_its_details_in_the_log(
     client: httpx.AsyncClient, logs: Any
 ) -> None:

@@ -183,6 +183,9 @@ async def _app_error_handler(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if status == 401:
+        # RFC 6750: a 401 names the scheme the client must use; no error detail is echoed.
+        headers["WWW-Authenticate"] = 'Bearer realm="ordo"'
     if status >= 500:
         # Infrastructure details (hosts, statements) stay in the log.
         log.warning(

@@ -1,0 +1,1 @@
+"""Catalog's adapters: PostgreSQL persistence, Kafka messaging."""

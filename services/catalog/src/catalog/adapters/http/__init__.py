@@ -1,0 +1,1 @@
+"""Catalog's internal HTTP API (contracts/openapi/catalog.yaml)."""

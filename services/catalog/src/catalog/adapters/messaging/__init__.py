@@ -1,0 +1,1 @@
+"""Catalog on Kafka: integration events out (outbox), saga handlers in (inbox)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence of catalog (SQLAlchemy Core, asyncpg)."""

@@ -1,0 +1,178 @@
+"""The ports catalog's use cases need; adapters implement them, tests fake them.
+
+Every repository method takes ``org_id`` as a required keyword: a query that forgets the
+tenant cannot be written. ``lock`` methods take row locks (``SELECT ... FOR UPDATE``) in a
+deterministic order (by SKU) so concurrent reservations neither deadlock nor oversell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from catalog.domain.events import DomainEvent, StockRejected
+from catalog.domain.model import Product, StockItem
+from catalog.domain.reservation import Reservation
+
+__all__ = [
+    "ProductFilter",
+    "ProductRepository",
+    "ReservationRepository",
+    "StockRepository",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    """Optional filters of a product listing (all given ones must match)."""
+
+    sku: str | None = None
+    name_contains: str | None = None
+    currency: str | None = None
+
+
+class ProductRepository(Protocol):
+    """Products of one org."""
+
+    async def add(self, product: Product) -> None:
+        """Insert a new product (a taken SKU fails at commit or here with ``SkuTakenError``)."""
+        ...
+
+    async def get(
+        self, *, org_id: uuid.UUID, product_id: uuid.UUID, for_update: bool = False
+    ) -> Product | None:
+        """The product, or None (also for another org's product)."""
+        ...
+
+    async def get_by_sku(
+        self, *, org_id: uuid.UUID, sku: str, for_update: bool = False
+    ) -> Product | None:
+        """The org's product with ``sku``, or None."""
+        ...
+
+    async def list(
+        self,
+        *,
+        org_id: uuid.UUID,
+        before: uuid.UUID | None,
+        limit: int,
+        filters: ProductFilter | None = None,
+    ) -> Sequence[Product]:
+        """Up to ``limit`` products, newest first (by id, UUID v7), older than ``before``."""
+        ...
+
+    async def save(self, product: Product) -> None:
+        """Write a changed product."""
+        ...
+
+
+class StockRepository(Protocol):
+    """Stock levels, one per product."""
+
+    async def add(self, stock: StockItem) -> None:
+        """Insert the stock level of a new product."""
+        ...
+
+    async def get(
+        self, *, org_id: uuid.UUID, product_id: uuid.UUID, for_update: bool = False
+    ) -> StockItem | None:
+        """The stock level of a product of the org, or None."""
+        ...
+
+    async def lock_by_skus(
+        self, *, org_id: uuid.UUID, skus: Iterable[str]
+    ) -> dict[str, tuple[Product, StockItem]]:
+        """Lock the stock rows of ``skus`` in SKU order; unknown SKUs are absent."""
+        ...
+
+    async def list(
+        self,
+        *,
+        org_id: uuid.UUID,
+        after_sku: str | None,
+        limit: int,
+        skus: Sequence[str] | None = None,
+        available_lt: int | None = None,
+    ) -> Sequence[tuple[Product, StockItem]]:
+        """Up to ``limit`` stock levels (with their product) by SKU, after ``after_sku``."""
+        ...
+
+    async def save(self, stock: StockItem) -> None:
+        """Write a changed stock level."""
+        ...
+
+
+class ReservationRepository(Protocol):
+    """Reservations, at most one per order."""
+
+    async def add(self, reservation: Reservation) -> None:
+        """Insert a new reservation."""
+        ...
+
+    async def get_by_order(
+        self, *, org_id: uuid.UUID, order_id: uuid.UUID, for_update: bool = False
+    ) -> Reservation | None:
+        """The order's reservation, or None."""
+        ...
+
+    async def save(self, reservation: Reservation) -> None:
+        """Write a changed reservation (its status)."""
+        ...
+
+    async def add_rejection(self, rejection: StockRejected) -> None:
+        """Remember that the order was refused, and why."""
+        ...
+
+    async def get_rejection(
+        self, *, org_id: uuid.UUID, order_id: uuid.UUID
+    ) -> StockRejected | None:
+        """The order's refusal (as first answered), or None."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: the repositories, staged events, commit."""
+
+    @property
+    def products(self) -> ProductRepository:
+        """Products, in this transaction."""
+        ...
+
+    @property
+    def stock(self) -> StockRepository:
+        """Stock levels, in this transaction."""
+        ...
+
+    @property
+    def reservations(self) -> ReservationRepository:
+        """Reservations, in this transaction."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Begin."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    def record(self, events: Iterable[DomainEvent]) -> None:
+        """Stage events to publish (outbox rows at commit)."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit the changes and the staged events together."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

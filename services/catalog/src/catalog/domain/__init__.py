@@ -1,0 +1,1 @@
+"""Catalog's domain: products, stock levels and reservations (standard library only)."""

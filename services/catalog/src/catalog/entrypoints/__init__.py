@@ -1,0 +1,1 @@
+"""Catalog's processes: api, consumer, relay (one console script each)."""
