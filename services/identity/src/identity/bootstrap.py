@@ -53,14 +53,13 @@ from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import create_app
-from shared.messaging import KafkaProbe
 from shared.outbox import (
     Doorbell,
     Outbox,
     OutboxRelay,
     PgNotifyDoorbell,
-    relay_producer_factory,
 )
+from shared.outbox.process import build_relay_process
 from shared.settings import ServiceSettings
 
 __all__ = [
@@ -222,32 +221,4 @@ def build_app(settings: IdentitySettings) -> FastAPI:
 
 def build_relay(settings: IdentitySettings) -> tuple[OutboxRelay, FastAPI]:
     """Wire the outbox relay of ``identity.events`` and its small health/metrics app."""
-    relay = OutboxRelay(
-        database=settings.database,
-        producer_factory=relay_producer_factory(settings.kafka, settings.service_name),
-        service=settings.service_name,
-        table=outbox_table,
-    )
-    engine = create_engine(
-        settings.database.model_copy(update={"pool_size": 1, "max_overflow": 1}),
-        application_name=f"{settings.service_name}-relay-health",
-    )
-    kafka = KafkaProbe(settings.kafka)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kafka.close()
-            await engine.dispose()
-
-    health = create_app(
-        title="Ordo identity relay",
-        version=version("ordo-identity"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
-        lifespan=lifespan,
-        readiness_timeout_s=settings.readiness_timeout_s,
-    )
-    return relay, health
+    return build_relay_process(settings, table=outbox_table, version=version("ordo-identity"))

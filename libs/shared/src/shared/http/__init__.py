@@ -21,6 +21,7 @@ from shared.http.problems import (
     problem_response,
     status_for,
 )
+from shared.http.server import serve_http, serve_with_worker
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
@@ -39,5 +40,7 @@ __all__ = [
     "install_problem_handlers",
     "problem_response",
     "run_checks",
+    "serve_http",
+    "serve_with_worker",
     "status_for",
 ]

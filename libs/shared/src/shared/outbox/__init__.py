@@ -16,7 +16,8 @@ Migrating (in the service's Alembic revision)::
     def upgrade() -> None:
         upgrade_outbox(op)
 
-Relaying (a process of its own, ``entrypoints/relay.py``)::
+Relaying (a process of its own, ``entrypoints/relay.py``; ``shared.outbox.process`` wires the
+relay with its health app, and is imported on its own because it needs ``shared.db``)::
 
     await run_relay(database=settings.database, kafka=settings.kafka, service="orders")
 

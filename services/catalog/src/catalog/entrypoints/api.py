@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-import uvicorn
-
 from catalog.bootstrap import CatalogSettings, build_app
+from shared.http import serve_http
 from shared.observability import configure_logging, configure_tracing
 
 
@@ -17,16 +16,7 @@ def main() -> None:
     configure_tracing(
         settings.service_name, version("ordo-catalog"), settings.otel_exporter_otlp_endpoint
     )
-    uvicorn.run(
-        build_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve_http(build_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -10,32 +10,9 @@ from __future__ import annotations
 import asyncio
 from importlib.metadata import version
 
-import uvicorn
-
 from catalog.bootstrap import CatalogSettings, build_relay
+from shared.http import serve_with_worker
 from shared.observability import configure_logging, configure_tracing
-
-
-async def _serve(settings: CatalogSettings) -> None:
-    relay, health = build_relay(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            health,
-            host=settings.http_host,
-            port=settings.relay_health_port,
-            log_config=None,
-            access_log=False,
-        )
-    )
-    relaying = asyncio.create_task(relay.run(), name="catalog-relay")
-    serving = asyncio.create_task(server.serve(), name="catalog-relay-health")
-    # uvicorn turns SIGTERM/SIGINT into a graceful exit of serve(); the relay follows it.
-    done, _ = await asyncio.wait({relaying, serving}, return_when=asyncio.FIRST_COMPLETED)
-    relay.stop()
-    server.should_exit = True
-    await asyncio.gather(relaying, serving, return_exceptions=True)
-    for task in done:
-        task.result()  # re-raise the failure that ended the first task, if any
 
 
 def main() -> None:
@@ -47,7 +24,17 @@ def main() -> None:
         version("ordo-catalog"),
         settings.otel_exporter_otlp_endpoint,
     )
-    asyncio.run(_serve(settings))
+    relay, health = build_relay(settings)
+    asyncio.run(
+        serve_with_worker(
+            relay.run(),
+            relay.stop,
+            health,
+            host=settings.http_host,
+            port=settings.relay_health_port,
+            name="catalog-relay",
+        )
+    )
 
 
 if __name__ == "__main__":

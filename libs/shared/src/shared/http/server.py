@@ -1,0 +1,64 @@
+"""Running a service's processes under uvicorn, the same way in every service.
+
+- :func:`serve_http`: an API process (one uvicorn worker, uvloop, httptools, no access log:
+  the chassis logs requests itself), until SIGTERM.
+- :func:`serve_with_worker`: a background process (relay, consumer) that still answers
+  ``/health/*`` and ``/metrics`` on a port of its own, so infra probes every process alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.settings import ServiceSettings
+
+__all__ = ["serve_http", "serve_with_worker"]
+
+
+def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve_http(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve ``app`` on ``settings.http_host:http_port`` until SIGTERM/SIGINT (blocking)."""
+    uvicorn.Server(_config(app, settings.http_host, settings.http_port)).run()
+
+
+async def serve_with_worker(
+    worker: Coroutine[Any, Any, None],
+    stop: Callable[[], None],
+    health: FastAPI,
+    *,
+    host: str,
+    port: int,
+    name: str,
+) -> None:
+    """Run ``worker`` beside a health server until either ends; then stop both.
+
+    uvicorn turns SIGTERM/SIGINT into a graceful end of the server; ``stop`` then asks the worker
+    to finish its round. A failure of whichever ended first is raised once both are done.
+    """
+    server = uvicorn.Server(_config(health, host, port))
+    working = asyncio.create_task(worker, name=name)
+    serving = asyncio.create_task(server.serve(), name=f"{name}-health")
+    done, _ = await asyncio.wait({working, serving}, return_when=asyncio.FIRST_COMPLETED)
+    stop()
+    server.should_exit = True
+    await asyncio.gather(working, serving, return_exceptions=True)
+    for task in done:
+        task.result()

@@ -1,0 +1,61 @@
+"""A service's relay process: the relay plus its small health/metrics app.
+
+Not re-exported by ``shared.outbox``: it needs ``shared.db``, which itself imports the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+from sqlalchemy import Table
+
+from shared.db import check_postgres, create_engine
+from shared.http.app import create_app
+from shared.messaging import KafkaProbe
+from shared.outbox._relay import OutboxRelay
+from shared.outbox._run import relay_producer_factory
+from shared.settings import ServiceSettings
+
+__all__ = ["build_relay_process"]
+
+
+def build_relay_process(
+    settings: ServiceSettings, *, table: Table | str, version: str
+) -> tuple[OutboxRelay, FastAPI]:
+    """Wire one relay replica of ``table`` and the app that reports its readiness and metrics.
+
+    Readiness checks PostgreSQL (on a one-connection pool of its own) and Kafka.
+    """
+    service = settings.service_name
+    relay = OutboxRelay(
+        database=settings.database,
+        producer_factory=relay_producer_factory(settings.kafka, service),
+        service=service,
+        table=table,
+    )
+    engine = create_engine(
+        settings.database.model_copy(update={"pool_size": 1, "max_overflow": 1}),
+        application_name=f"{service}-relay-health",
+    )
+    kafka = KafkaProbe(settings.kafka)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await kafka.close()
+            await engine.dispose()
+
+    health = create_app(
+        title=f"Ordo {service} relay",
+        version=version,
+        settings=settings,
+        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
+        lifespan=lifespan,
+        readiness_timeout_s=settings.readiness_timeout_s,
+    )
+    return relay, health
