@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
 from typing import Any
@@ -21,7 +20,7 @@ import httpx
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.adapters.http.routes import build_router
 from catalog.adapters.messaging.events import SOURCE
@@ -47,6 +46,7 @@ from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import create_app
 from shared.ids import new_id
 from shared.inbox import IdempotentConsumer, RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess
 from shared.messaging import KafkaProbe
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
@@ -168,16 +168,6 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
     )
 
 
-@dataclass
-class ConsumerProcess:
-    """The saga consumer's parts: the broker to run, its consumer and a health app."""
-
-    broker: KafkaBroker
-    consumer: IdempotentConsumer
-    health: FastAPI
-    engine: AsyncEngine
-
-
 def build_consumer(
     settings: CatalogSettings, *, policy: RedeliveryPolicy | None = None
 ) -> ConsumerProcess:
@@ -218,7 +208,7 @@ def build_consumer(
         lifespan=lifespan,
         readiness_timeout_s=settings.readiness_timeout_s,
     )
-    return ConsumerProcess(broker, consumer, health, engine)
+    return ConsumerProcess(broker, [consumer], health, engine, settings.kafka.bootstrap_servers)
 
 
 def build_relay(settings: CatalogSettings) -> tuple[OutboxRelay, FastAPI]:

@@ -11,38 +11,9 @@ from __future__ import annotations
 import asyncio
 from importlib.metadata import version
 
-import uvicorn
-
 from catalog.bootstrap import CatalogSettings, build_consumer
-from shared.inbox import ensure_inbox_topics
+from shared.inbox.process import serve_consumers
 from shared.observability import configure_logging, configure_tracing
-
-
-async def _serve(settings: CatalogSettings) -> None:
-    await ensure_inbox_topics(
-        settings.kafka.bootstrap_servers,
-        settings.orders_topic,
-        settings.consumer_group,
-        partitions=settings.orders_partitions,
-    )
-    process = build_consumer(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            process.health,
-            host=settings.http_host,
-            port=settings.consumer_health_port,
-            log_config=None,
-            access_log=False,
-        )
-    )
-    await process.broker.start()
-    try:
-        await server.serve()  # returns on SIGTERM/SIGINT
-    finally:
-        await process.consumer.flush()
-        await process.broker.stop()
-        await process.consumer.close()
-        await process.engine.dispose()
 
 
 def main() -> None:
@@ -54,7 +25,14 @@ def main() -> None:
         version("ordo-catalog"),
         settings.otel_exporter_otlp_endpoint,
     )
-    asyncio.run(_serve(settings))
+    asyncio.run(
+        serve_consumers(
+            build_consumer(settings),
+            host=settings.http_host,
+            port=settings.consumer_health_port,
+            partitions=settings.orders_partitions,
+        )
+    )
 
 
 if __name__ == "__main__":
