@@ -1,0 +1,1 @@
+"""Ordo notifications service: webhook endpoints per org and signed deliveries."""

@@ -1,0 +1,1 @@
+"""Ordo orders service: orders, order lines and the order saga."""

@@ -1,0 +1,1 @@
+"""Ordo payments service: payment intents and attempts against the external provider."""
