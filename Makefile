@@ -68,8 +68,9 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: infra-up migrate lint contracts-check ## every quality gate, then all tests in parallel
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) libs services infra/fakes tests
+test: up lint contracts-check ## every quality gate, then all tests (e2e against the running stack)
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not serial" libs services infra/fakes tests
+	$(UV) run --frozen pytest -m serial tests/e2e
 
 test-unit: bootstrap ## only the IO-free unit tests
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services infra/fakes
@@ -82,6 +83,9 @@ contracts: bootstrap ## regenerate models (contracts/generated) and the /v1 clie
 contracts-check: bootstrap ## fail if the generated models or client differ from what the contracts give
 	$(UV) run --frozen python tools/contracts/codegen.py --check
 
-.PHONY: bench-outbox
+.PHONY: bench-outbox bench-saga
 bench-outbox: bootstrap ## outbox relay vs raw aiokafka and faststream-outbox; latency; inbox cost
 	$(UV) run --frozen python bench/outbox/run.py
+
+bench-saga: up ## the order saga at 300 orders/s through the gateway; POST /v1/orders vs bare FastAPI
+	$(UV) run --frozen python bench/saga/run.py

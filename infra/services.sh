@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Ordo's own processes from infra/Procfile in the background, one pid file and log each.
 # Every process gets ORDO_SECRETS_DIR=.data/secrets/<service> (its database and Redis passwords)
-# and ORDO_HTTP_PORT from the Procfile; all else comes from the service's settings defaults.
+# and ORDO_HTTP_PORT from the Procfile, plus infra/env/<service>.env when it exists (settings of
+# the local stack that differ from the defaults); all else comes from the settings defaults.
 # Usage: infra/services.sh start|stop|status|migrate [NAME...]
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
@@ -27,11 +28,15 @@ cmd_start() {
     fi
     [[ -x "$ORDO_ROOT/.venv/bin/$cmd" ]] || die "$cmd not found in .venv/bin (run: uv sync --frozen)"
     port_open "$port" && die "port $port for $name is taken by another process"
+    local envfile="$ORDO_ROOT/infra/env/$svc.env"
     # Point the process at this stack's servers, whatever ports infra/lib.sh chose.
-    ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" ORDO_HTTP_PORT="$port" \
+    (
+      if [[ -f "$envfile" ]]; then set -a; source "$envfile"; set +a; fi
+      ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" ORDO_HTTP_PORT="$port" \
       ORDO_DATABASE__PORT="$ORDO_PG_PORT" ORDO_REDIS__PORT="$ORDO_REDIS_PORT" \
       ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
-      nohup "$ORDO_ROOT/.venv/bin/$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null &
+      exec nohup "$ORDO_ROOT/.venv/bin/$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null
+    ) &
     echo $! >"$pidfile"
     started+=("$name:$port")
   done < <(procs "$@")
