@@ -1,0 +1,1 @@
+"""Orders' adapters: PostgreSQL persistence, the HTTP API, Kafka messaging, background jobs."""

@@ -1,0 +1,1 @@
+"""Orders' internal HTTP API (contracts/openapi/orders.yaml)."""

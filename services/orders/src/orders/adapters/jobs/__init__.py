@@ -1,0 +1,1 @@
+"""Orders' background jobs: the saga's deadline sweeper and the idempotency-key purge."""

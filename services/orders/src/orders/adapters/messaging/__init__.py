@@ -1,0 +1,1 @@
+"""Orders on Kafka: integration events out (outbox), saga replies in (inbox)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence of orders (SQLAlchemy Core, asyncpg)."""

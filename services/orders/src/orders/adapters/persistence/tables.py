@@ -1,0 +1,96 @@
+"""Orders' tables (SQLAlchemy Core); the migrations and the drift test use this metadata.
+
+The CHECK constraints are the last line of the saga's invariants should a bug slip past the
+domain: a known status, versions from 1, a terminal order has no deadline and a closing time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+    text,
+)
+
+from shared.db.idempotency import idempotency_table
+from shared.outbox import outbox_table
+
+__all__ = ["idempotency_keys", "metadata", "order_lines", "orders", "outbox"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+        "uq": "%(table_name)s_%(column_0_N_name)s_key",
+        "ck": "%(table_name)s_%(constraint_name)s_ck",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
+        "pk": "%(table_name)s_pkey",
+    }
+)
+
+_TS = DateTime(timezone=True)
+STATUSES = ("pending", "awaiting_payment", "confirmed", "rejected", "cancelling", "cancelled")
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Uuid, primary_key=True, comment="UUID v7: listing order"),
+    Column("org_id", Uuid, nullable=False),
+    Column("placed_by", Uuid, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reservation_id", Uuid, nullable=True),
+    Column("payment_id", Uuid, nullable=True),
+    Column("total_minor", BigInteger, nullable=True, comment="known once stock is reserved"),
+    Column("status_reason", String(32), nullable=True),
+    Column("deadline_at", _TS, nullable=True, comment="the current saga step's deadline"),
+    Column("payment_requested_at", _TS, nullable=True),
+    Column("cancel_requested_by", Uuid, nullable=True),
+    Column("cancel_note", String(500), nullable=True),
+    Column("placed_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+    Column("confirmed_at", _TS, nullable=True),
+    Column("closed_at", _TS, nullable=True),
+    CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+    CheckConstraint("version >= 1", name="version"),
+    CheckConstraint("total_minor IS NULL OR total_minor >= 0", name="total"),
+    CheckConstraint(
+        "status NOT IN ('confirmed', 'rejected', 'cancelled') OR deadline_at IS NULL",
+        name="terminal_no_deadline",
+    ),
+    Index(None, "org_id", "id"),
+    Index(None, "org_id", "status", "id"),
+    Index(None, "org_id", "placed_by", "id"),
+    Index(
+        "orders_deadline_at_due_idx",
+        "deadline_at",
+        postgresql_where=text("deadline_at IS NOT NULL"),
+    ),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("line_no", SmallInteger, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("product_id", Uuid, nullable=True, comment="known once stock is reserved"),
+    Column("unit_price_minor", BigInteger, nullable=True, comment="catalog price at reservation"),
+    CheckConstraint("quantity BETWEEN 1 AND 10000", name="quantity"),
+    CheckConstraint("unit_price_minor IS NULL OR unit_price_minor >= 0", name="price"),
+    Index(None, "order_id", "sku", unique=True),
+)
+
+outbox = outbox_table(metadata)
+idempotency_keys = idempotency_table(metadata)

@@ -1,0 +1,1 @@
+"""Orders' use cases and the ports they need (no framework imports)."""

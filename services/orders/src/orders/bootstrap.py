@@ -1,0 +1,344 @@
+"""Composition root of orders: the only module that reads settings and wires adapters.
+
+- :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
+- :func:`build_use_cases` wires them on PostgreSQL, the outbox and the idempotency records;
+- :func:`build_app` builds the internal HTTP app (contracts/openapi/orders.yaml);
+- :func:`build_consumer` builds the saga consumer of ``catalog.events`` and ``payments.events``
+  (group ``orders``, two idempotent consumers on one broker);
+- :func:`build_relay` builds the outbox relay of ``orders.events``;
+- :func:`build_worker` builds the deadline sweeper and idempotency-key purge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from importlib.metadata import version
+from typing import Any
+from uuid import UUID
+
+import httpx
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orders.adapters.http.routes import build_router
+from orders.adapters.http.schemas import present
+from orders.adapters.jobs.worker import SagaWorker
+from orders.adapters.messaging.events import SOURCE
+from orders.adapters.messaging.handlers import build_catalog_handlers, build_payment_handlers
+from orders.adapters.persistence.tables import outbox as outbox_table
+from orders.adapters.persistence.unit_of_work import OrdersUnitOfWork
+from orders.application.facade import OrdersUseCases
+from orders.application.ports import OrderPresenter, UnitOfWorkFactory
+from orders.application.use_cases.cancel_order import CancelOrder
+from orders.application.use_cases.get_order import GetOrder
+from orders.application.use_cases.list_orders import ListOrders
+from orders.application.use_cases.on_payment_authorization_deferred import (
+    OnPaymentAuthorizationDeferred,
+)
+from orders.application.use_cases.on_payment_authorized import OnPaymentAuthorized
+from orders.application.use_cases.on_payment_failed import OnPaymentFailed
+from orders.application.use_cases.on_stock_rejected import OnStockRejected
+from orders.application.use_cases.on_stock_released import OnStockReleased
+from orders.application.use_cases.on_stock_reserved import OnStockReserved
+from orders.application.use_cases.place_order import PlaceOrder
+from orders.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
+from orders.application.use_cases.sweep_deadlines import SweepDeadlines
+from orders.domain.values import Deadlines
+from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
+from shared.auth.dependencies import BearerAuth
+from shared.clock import Clock, SystemClock
+from shared.db import check_postgres, create_engine, create_session_factory
+from shared.http import create_app
+from shared.ids import new_id
+from shared.inbox import IdempotentConsumer, RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess
+from shared.messaging import KafkaProbe
+from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
+from shared.outbox.process import build_relay_process
+from shared.settings import ServiceSettings
+
+__all__ = [
+    "AuthSettings",
+    "OrdersSettings",
+    "WorkerProcess",
+    "bootstrap",
+    "build_app",
+    "build_consumer",
+    "build_relay",
+    "build_use_cases",
+    "build_worker",
+    "unit_of_work_factory",
+]
+
+CATALOG_TOPIC = "catalog.events"
+PAYMENTS_TOPIC = "payments.events"
+CONSUMER_GROUP = "orders"
+DEFAULT_DEADLINES = Deadlines(
+    stock=timedelta(seconds=30),
+    payment=timedelta(seconds=60),
+    payment_max_wait=timedelta(seconds=600),
+    compensation_retry=timedelta(seconds=60),
+)
+
+
+class AuthSettings(BaseModel):
+    """Where identity's JWKS is and which tokens to accept (orders verifies every token)."""
+
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwks_timeout_s: float = Field(default=2.0, gt=0)
+    issuer: str = "https://identity.ordo.local"
+    audience: str = "ordo-api"
+    leeway_s: float = Field(default=30.0, ge=0, le=60)
+
+
+class OrdersSettings(ServiceSettings):
+    """Orders settings (database ``ordo_orders`` by default).
+
+    Saga deadlines: ``stock_timeout_s`` (placed -> stock answered), ``payment_timeout_s``
+    (payment requested -> answered; each deferral moves it past payments' next attempt, never
+    beyond ``payment_max_wait_s`` after the request), ``compensation_retry_s`` (cancelling ->
+    stock released, then the request is sent again). The worker sweeps every
+    ``sweep_interval_s`` and purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
+    """
+
+    service_name: str = "orders"
+    http_port: int = 8003
+    consumer_health_port: int = 8103
+    relay_health_port: int = 8203
+    worker_health_port: int = 8303
+    catalog_topic: str = CATALOG_TOPIC
+    payments_topic: str = PAYMENTS_TOPIC
+    topic_partitions: int = Field(default=6, ge=1)
+    consumer_group: str = CONSUMER_GROUP
+    consumer_max_workers: int = Field(default=2, ge=1, le=32)
+    auth: AuthSettings = AuthSettings()
+    stock_timeout_s: float = Field(default=30.0, gt=0)
+    payment_timeout_s: float = Field(default=60.0, gt=0)
+    payment_max_wait_s: float = Field(default=600.0, gt=0)
+    compensation_retry_s: float = Field(default=60.0, gt=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+    sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
+    idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
+    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
+
+    def deadlines(self) -> Deadlines:
+        """The saga's deadlines as the domain takes them."""
+        return Deadlines(
+            stock=timedelta(seconds=self.stock_timeout_s),
+            payment=timedelta(seconds=self.payment_timeout_s),
+            payment_max_wait=timedelta(seconds=self.payment_max_wait_s),
+            compensation_retry=timedelta(seconds=self.compensation_retry_s),
+        )
+
+
+def bootstrap(
+    *,
+    uow: UnitOfWorkFactory,
+    clock: Clock | None = None,
+    new_id: Callable[[], UUID] = new_id,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
+    presenter: OrderPresenter = present,
+) -> OrdersUseCases:
+    """Wire every use case from its ports (real adapters or fakes)."""
+    clock = clock or SystemClock()
+    return OrdersUseCases(
+        place_order=PlaceOrder(uow, clock, new_id, deadlines, presenter),
+        get_order=GetOrder(uow),
+        list_orders=ListOrders(uow),
+        cancel_order=CancelOrder(uow, clock, deadlines),
+        on_stock_reserved=OnStockReserved(uow, clock, deadlines),
+        on_stock_rejected=OnStockRejected(uow, clock, deadlines),
+        on_stock_released=OnStockReleased(uow, clock, deadlines),
+        on_payment_authorized=OnPaymentAuthorized(uow, clock, deadlines),
+        on_payment_failed=OnPaymentFailed(uow, clock, deadlines),
+        on_payment_authorization_deferred=OnPaymentAuthorizationDeferred(uow, clock, deadlines),
+        sweep_deadlines=SweepDeadlines(uow, clock, deadlines),
+        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
+    )
+
+
+def unit_of_work_factory(
+    sessions: async_sessionmaker[AsyncSession],
+    doorbell: Doorbell | None = None,
+    *,
+    idempotency_ttl: timedelta = timedelta(hours=24),
+    clock: Clock | None = None,
+) -> Callable[[], OrdersUnitOfWork]:
+    """Units of work over ``sessions`` writing orders' outbox; ``doorbell`` wakes the relay."""
+    outbox = Outbox(outbox_table, source=SOURCE)
+    return partial(
+        OrdersUnitOfWork, sessions, outbox, doorbell, idempotency_ttl=idempotency_ttl, clock=clock
+    )
+
+
+def build_use_cases(
+    sessions: async_sessionmaker[AsyncSession],
+    doorbell: Doorbell | None = None,
+    *,
+    deadlines: Deadlines = DEFAULT_DEADLINES,
+    clock: Clock | None = None,
+    idempotency_ttl: timedelta = timedelta(hours=24),
+) -> OrdersUseCases:
+    """Wire the use cases on the real adapters over ``sessions``."""
+    uow = unit_of_work_factory(sessions, doorbell, idempotency_ttl=idempotency_ttl, clock=clock)
+    return bootstrap(uow=uow, clock=clock, deadlines=deadlines)
+
+
+def _use_cases(
+    settings: OrdersSettings, sessions: async_sessionmaker[AsyncSession], doorbell: Doorbell
+) -> OrdersUseCases:
+    return build_use_cases(
+        sessions,
+        doorbell,
+        deadlines=settings.deadlines(),
+        idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
+    )
+
+
+def build_app(settings: OrdersSettings, *, keys: KeySource | None = None) -> FastAPI:
+    """Wire orders' HTTP app (contracts/openapi/orders.yaml).
+
+    Tokens are verified against identity's JWKS (``keys`` replaces it in tests). Writes ring
+    the relay's doorbell after commit.
+    """
+    engine = create_engine(settings.database, application_name=settings.service_name)
+    doorbell = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
+    use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
+    http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
+    source = keys or JwksKeySource(
+        http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
+    )
+    verifier = TokenVerifier(
+        source,
+        issuer=settings.auth.issuer,
+        audience=settings.auth.audience,
+        leeway_s=settings.auth.leeway_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await doorbell.close()
+            await engine.dispose()
+
+    return create_app(
+        title="Ordo orders",
+        version=version("ordo-orders"),
+        settings=settings,
+        readiness={"postgres": partial(check_postgres, engine)},
+        lifespan=lifespan,
+        routers=[build_router(use_cases, BearerAuth(verifier))],
+        readiness_timeout_s=settings.readiness_timeout_s,
+    )
+
+
+def build_consumer(
+    settings: OrdersSettings, *, policy: RedeliveryPolicy | None = None
+) -> ConsumerProcess:
+    """Wire the saga consumer: catalog's and payments' replies, group ``orders``, one broker.
+
+    Each reply's order change, the outbox rows of its events and the inbox claim commit in one
+    transaction; the doorbell wakes the relay after it.
+    """
+    engine = create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
+    doorbell = PgNotifyDoorbell(
+        settings.database, outbox_table, application_name="orders-consumer-doorbell"
+    )
+    uow = unit_of_work_factory(
+        create_session_factory(engine),
+        doorbell,
+        idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
+    )
+    use_cases = bootstrap(uow=uow, deadlines=settings.deadlines())
+    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
+    topics: list[tuple[str, dict[str, Any]]] = [
+        (settings.catalog_topic, build_catalog_handlers(use_cases)),
+        (settings.payments_topic, build_payment_handlers(use_cases)),
+    ]
+    consumers = [
+        IdempotentConsumer(
+            broker,
+            topic=topic,
+            group=settings.consumer_group,
+            handlers=handlers,
+            kafka=settings.kafka,
+            unit_of_work=uow,
+            policy=policy,
+            max_workers=settings.consumer_max_workers,
+        )
+        for topic, handlers in topics
+    ]
+    kafka = KafkaProbe(settings.kafka)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await kafka.close()
+            await doorbell.close()
+
+    health = create_app(
+        title="Ordo orders consumer",
+        version=version("ordo-orders"),
+        settings=settings,
+        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
+        lifespan=lifespan,
+        readiness_timeout_s=settings.readiness_timeout_s,
+    )
+    return ConsumerProcess(broker, consumers, health, engine, settings.kafka.bootstrap_servers)
+
+
+def build_relay(settings: OrdersSettings) -> tuple[OutboxRelay, FastAPI]:
+    """Wire the outbox relay of ``orders.events`` and its small health/metrics app."""
+    return build_relay_process(settings, table=outbox_table, version=version("ordo-orders"))
+
+
+@dataclass
+class WorkerProcess:
+    """The saga worker, its health app, and what to close once the worker ended."""
+
+    worker: SagaWorker
+    health: FastAPI
+    engine: AsyncEngine
+    doorbell: PgNotifyDoorbell
+
+    async def close(self) -> None:
+        """Close the doorbell's connection and the engine's pool."""
+        await self.doorbell.close()
+        await self.engine.dispose()
+
+
+def build_worker(settings: OrdersSettings) -> WorkerProcess:
+    """Wire the saga worker (deadline sweeper, idempotency-key purge) and its health app."""
+    engine = create_engine(
+        settings.database.model_copy(update={"pool_size": 2, "max_overflow": 2}),
+        application_name=f"{settings.service_name}-worker",
+    )
+    doorbell = PgNotifyDoorbell(
+        settings.database, outbox_table, application_name="orders-worker-doorbell"
+    )
+    use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
+    worker = SagaWorker(
+        use_cases,
+        sweep_interval_s=settings.sweep_interval_s,
+        batch_size=settings.sweep_batch_size,
+        purge_interval_s=settings.idempotency_purge_interval_s,
+    )
+    health = create_app(
+        title="Ordo orders worker",
+        version=version("ordo-orders"),
+        settings=settings,
+        readiness={"postgres": partial(check_postgres, engine)},
+        readiness_timeout_s=settings.readiness_timeout_s,
+    )
+    return WorkerProcess(worker, health, engine, doorbell)

@@ -1,0 +1,1 @@
+"""Orders' processes: api, consumer, relay, worker (one console script each)."""

@@ -1,0 +1,39 @@
+"""Orders' saga consumer: ``ordo-orders-consumer``.
+
+Consumes ``catalog.events`` and ``payments.events`` as group ``orders`` (two idempotent
+consumers on one broker) and serves ``/health/live``, ``/health/ready`` and ``/metrics`` on
+``ORDO_CONSUMER_HEALTH_PORT`` (8103). On SIGTERM the health server stops, then the broker
+finishes the messages in progress, the consumers flush their offset commits and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import version
+
+from orders.bootstrap import OrdersSettings, build_consumer
+from shared.inbox.process import serve_consumers
+from shared.observability import configure_logging, configure_tracing
+
+
+def main() -> None:
+    """Read settings, configure logging and tracing, consume until SIGTERM."""
+    settings = OrdersSettings()
+    configure_logging(f"{settings.service_name}-consumer", settings.log_level)
+    configure_tracing(
+        f"{settings.service_name}-consumer",
+        version("ordo-orders"),
+        settings.otel_exporter_otlp_endpoint,
+    )
+    asyncio.run(
+        serve_consumers(
+            build_consumer(settings),
+            host=settings.http_host,
+            port=settings.consumer_health_port,
+            partitions=settings.topic_partitions,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
