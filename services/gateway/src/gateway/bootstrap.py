@@ -1,24 +1,32 @@
 """Composition root of the gateway: the only module that reads settings and wires adapters.
 
-The gateway serves its health endpoints and the public /v1 edge of identity's operations
-(rate limits in Redis, browser and bearer modes, CSRF); the order slice adds its own routes.
+The gateway serves its health endpoints and the public /v1 API of contracts/openapi/
+gateway.v1.yaml: identity's operations (rate limits in Redis, browser and bearer modes, CSRF)
+and the commerce operations, forwarded to catalog, orders, payments and notifications, each
+behind its own timeout, circuit breaker and retry policy. The OpenAPI document it serves
+(``/v1/openapi.json`` and ``/openapi.json``) is rendered from the mounted routes' validators.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 
+from gateway.adapters.http.commerce import build_commerce_router
 from gateway.adapters.http.edge import EdgeGuards, build_edge_router
+from gateway.adapters.http.proxy import install_upstream_problems, openapi_router
 from gateway.adapters.http.sessions import REFRESH_COOKIE
-from gateway.adapters.identity import IdentityClient
+from gateway.adapters.openapi import Contract, find_contract, served_document
+from gateway.adapters.upstream import UpstreamClient
 from shared.auth import JwksKeySource, TokenVerifier, http_jwks
 from shared.auth.dependencies import BearerAuth
 from shared.caching import check_redis, create_redis
@@ -33,8 +41,18 @@ from shared.http.ratelimit import (
     RedisRateLimiter,
 )
 from shared.messaging import KafkaProbe
-from shared.resilience import AsyncCircuitBreaker
+from shared.observability import Metrics
+from shared.resilience import AsyncCircuitBreaker, RetryPolicy
 from shared.settings import ServiceSettings
+
+# Fixed local ports of the services behind the gateway (infra/Procfile).
+UPSTREAM_PORTS: Mapping[str, int] = {
+    "identity": 8001,
+    "catalog": 8002,
+    "orders": 8003,
+    "payments": 8004,
+    "notifications": 8005,
+}
 
 
 class RateLimitSettings(BaseModel):
@@ -49,10 +67,8 @@ class RateLimitSettings(BaseModel):
 
 
 class EdgeSettings(BaseModel):
-    """Where identity is, what tokens to accept, and the browser-mode policy."""
+    """What tokens to accept, and the browser-mode policy."""
 
-    identity_url: str = "http://127.0.0.1:8001"
-    identity_timeout_s: float = Field(default=3.0, gt=0)
     issuer: str = "https://identity.ordo.local"
     audience: str = "ordo-api"
     leeway_s: float = Field(default=30.0, ge=0, le=60)
@@ -62,13 +78,59 @@ class EdgeSettings(BaseModel):
     trusted_proxy_hops: int = Field(default=0, ge=0)
 
 
+class UpstreamSettings(BaseModel):
+    """One service behind the gateway: where it is and how hard to try it.
+
+    ``url`` defaults to the service's local port (:data:`UPSTREAM_PORTS`).
+    """
+
+    url: str = ""
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+    connect_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=10.0, gt=0)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_initial_delay_s: float = Field(default=0.05, ge=0)
+    retry_max_delay_s: float = Field(default=0.5, ge=0)
+    retry_after_s: int = Field(default=1, ge=1, le=3600)
+    max_connections: int = Field(default=100, ge=1)
+
+
+class UpstreamsSettings(BaseModel):
+    """The services the gateway forwards to (``ORDO_UPSTREAMS__CATALOG__TIMEOUT_S=5``)."""
+
+    identity: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    catalog: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    orders: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    payments: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    notifications: UpstreamSettings = Field(default_factory=UpstreamSettings)
+
+    @model_validator(mode="after")
+    def _local_urls(self) -> UpstreamsSettings:
+        for name, port in UPSTREAM_PORTS.items():
+            upstream: UpstreamSettings = getattr(self, name)
+            if not upstream.url:
+                setattr(self, name, upstream.model_copy(update={"url": f"http://127.0.0.1:{port}"}))
+        return self
+
+    def items(self) -> list[tuple[str, UpstreamSettings]]:
+        """(name, settings) of every upstream."""
+        return [(name, getattr(self, name)) for name in UPSTREAM_PORTS]
+
+
 class GatewaySettings(ServiceSettings):
-    """Gateway settings; defaults match the local stack started by ``make up``."""
+    """Gateway settings; defaults match the local stack started by ``make up``.
+
+    ``contract_path`` is the public contract the gateway enforces and serves; by default
+    contracts/openapi/gateway.v1.yaml of the checkout the package runs from.
+    """
 
     service_name: str = "gateway"
     http_port: int = 8000
     edge: EdgeSettings = EdgeSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    upstreams: UpstreamsSettings = Field(default_factory=UpstreamsSettings)
+    contract_path: Path | None = None
 
 
 def _guards(settings: GatewaySettings, limiter: RedisRateLimiter, auth: BearerAuth) -> EdgeGuards:
@@ -101,28 +163,74 @@ def _guards(settings: GatewaySettings, limiter: RedisRateLimiter, auth: BearerAu
     )
 
 
+def _upstream(
+    name: str,
+    settings: UpstreamSettings,
+    transport: httpx.AsyncBaseTransport | None,
+    metrics: Metrics | None,
+) -> UpstreamClient:
+    # httpx's own read/write deadlines sit past the call's budget: with_timeout decides.
+    timeout = httpx.Timeout(
+        settings.timeout_s + 1.0, connect=min(settings.connect_timeout_s, settings.timeout_s)
+    )
+    http = httpx.AsyncClient(
+        base_url=settings.url,
+        transport=transport,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=settings.max_connections),
+        follow_redirects=False,
+    )
+    return UpstreamClient(
+        name,
+        http,
+        timeout_s=settings.timeout_s,
+        breaker=AsyncCircuitBreaker(
+            name,
+            fail_max=settings.breaker_fail_max,
+            reset_timeout_s=settings.breaker_reset_s,
+            metrics=metrics,
+        ),
+        retry=RetryPolicy(
+            attempts=settings.retry_attempts,
+            initial_delay_s=settings.retry_initial_delay_s,
+            max_delay_s=settings.retry_max_delay_s,
+        ),
+        retry_after_s=settings.retry_after_s,
+    )
+
+
+def load_contract(settings: GatewaySettings) -> Contract:
+    """The public contract named by the settings (or found above this package)."""
+    path = settings.contract_path or find_contract(Path(__file__).resolve().parent)
+    return Contract.load(path)
+
+
 def build_app(
-    settings: GatewaySettings, *, identity_transport: httpx.AsyncBaseTransport | None = None
+    settings: GatewaySettings,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    metrics: Metrics | None = None,
+    contract: Contract | None = None,
 ) -> FastAPI:
     """Wire the gateway's dependencies into a FastAPI app (nothing connects until first use).
 
-    ``identity_transport`` replaces the network to identity (tests pass identity's ASGI app).
+    Args:
+        settings: the gateway's settings.
+        transports: replace the network to some upstreams, by name (tests pass ASGI apps).
+        metrics: where HTTP and breaker metrics go; the process default if None.
+        contract: the parsed public contract; loaded from ``settings`` if None.
     """
+    contract = contract if contract is not None else load_contract(settings)
     engine = create_engine(settings.database, application_name=settings.service_name)
     redis = create_redis(settings.redis)
     kafka = KafkaProbe(settings.kafka)
+    routes = transports or {}
+    upstreams = {
+        name: _upstream(name, upstream, routes.get(name), metrics)
+        for name, upstream in settings.upstreams.items()
+    }
     edge = settings.edge
-    http = httpx.AsyncClient(
-        base_url=edge.identity_url,
-        transport=identity_transport,
-        timeout=edge.identity_timeout_s,
-    )
-    identity = IdentityClient(
-        http,
-        timeout_s=edge.identity_timeout_s,
-        breaker=AsyncCircuitBreaker("identity", fail_max=5, reset_timeout_s=10.0),
-    )
-    keys = JwksKeySource(http_jwks("/.well-known/jwks.json", http))
+    keys = JwksKeySource(http_jwks("/.well-known/jwks.json", upstreams["identity"].http))
     verifier = TokenVerifier(
         keys,
         issuer=edge.issuer,
@@ -137,10 +245,18 @@ def build_app(
         try:
             yield
         finally:
-            await http.aclose()
+            for upstream in upstreams.values():
+                await upstream.http.aclose()
             await kafka.close()
             await redis.aclose()
             await engine.dispose()
+
+    document: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not document:
+            document.update(served_document(contract, app.routes))
+        return document
 
     app = create_app(
         title="Ordo gateway",
@@ -152,9 +268,16 @@ def build_app(
             "redis": partial(check_redis, redis),
         },
         lifespan=lifespan,
-        routers=[build_edge_router(identity, guards)],
+        routers=[
+            build_edge_router(contract, upstreams["identity"], guards),
+            build_commerce_router(contract, upstreams, guards),
+            openapi_router(openapi),
+        ],
+        metrics=metrics,
         readiness_timeout_s=settings.readiness_timeout_s,
     )
+    app.openapi = openapi  # type: ignore[method-assign]
+    install_upstream_problems(app)
     # Outermost: the RateLimit headers land on every response, the 429 and other errors too.
     app.add_middleware(RateLimitHeadersMiddleware)
     return app

@@ -67,14 +67,14 @@ def limits(prefix: str, **overrides: str) -> RateLimitSettings:
 def edge_settings(gateway_settings: GatewaySettings, redis_prefix: str) -> GatewaySettings:
     return gateway_settings.model_copy(
         update={
-            "edge": EdgeSettings(identity_url="http://identity", allowed_origins=[ORIGIN]),
+            "edge": EdgeSettings(allowed_origins=[ORIGIN]),
             "rate_limits": limits(redis_prefix),
         }
     )
 
 
 async def edge_client(settings: GatewaySettings, identity_app: Any) -> httpx.AsyncClient:
-    app = build_app(settings, identity_transport=httpx.ASGITransport(app=identity_app))
+    app = build_app(settings, transports={"identity": httpx.ASGITransport(app=identity_app)})
     transport = httpx.ASGITransport(app=app, client=(f"10.0.{uuid.uuid4().int % 250}.1", 5000))
     return httpx.AsyncClient(transport=transport, base_url="https://gateway")
 

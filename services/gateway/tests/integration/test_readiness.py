@@ -151,8 +151,12 @@ async def test_the_api_process_serves_readiness_over_http(
                         break
                     except httpx.TransportError:
                         await asyncio.sleep(0.1)
+            # The process found the public contract it enforces and serves.
+            document = await client.get("/v1/openapi.json")
         assert response.status_code == 200, response.text
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert document.status_code == 200
+        assert "/v1/orders/{order_id}/cancel" in document.json()["paths"]
     finally:
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):

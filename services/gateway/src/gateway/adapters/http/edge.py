@@ -1,25 +1,28 @@
 """The /v1 routes of identity's public operations: authenticate, rate-limit, CSRF, proxy.
 
-Path parameters are parsed as UUIDs before anything is forwarded; bodies are forwarded as
-JSON and validated by identity (whose 422 problems pass through). Authorization is decided by
-identity's use cases; the gateway verifies tokens too, to refuse bad ones early and to count
-per-user limits.
+Every request is validated against the contract's operation (parameters and body) before it is
+forwarded; identity validates again and decides authorization with its use cases. The gateway
+verifies tokens too, to refuse bad ones early and to count per-user limits.
+
+(No ``from __future__ import annotations``: FastAPI must resolve the local aliases.)
 """
 
 import json
-import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from gateway.adapters.http.proxy import mount, relay, upstream_request
 from gateway.adapters.http.sessions import (
     AuthMode,
     clear_session_cookies,
     refresh_token_from,
     set_session_cookies,
 )
-from gateway.adapters.identity import IdentityClient, Upstream
+from gateway.adapters.openapi import Contract, RequestValidator, ValidRequest
+from gateway.adapters.upstream import UpstreamClient
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
 from shared.errors import UnauthenticatedError
@@ -29,8 +32,20 @@ from shared.http.ratelimit import RateLimitGuard
 __all__ = ["EdgeGuards", "build_edge_router"]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-Mode = Annotated[AuthMode, Header(alias="Auth-Mode")]
-JsonBody = Annotated[dict[str, Any] | None, Body()]
+IDENTITY_OPERATIONS = (
+    "signUp",
+    "logIn",
+    "refresh",
+    "logOut",
+    "switchOrg",
+    "getMe",
+    "getJwks",
+    "getOrg",
+    "listMembers",
+    "addMember",
+    "changeMemberRole",
+    "removeMember",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,30 +62,34 @@ class EdgeGuards:
     cookie_secure: bool
 
 
-def _reply(upstream: Upstream, *, no_store: bool = False) -> Response:
-    headers = dict(upstream.headers)
-    if no_store:
-        headers.update(NO_STORE)
-    return Response(
-        content=upstream.content,
-        status_code=upstream.status,
-        media_type=upstream.media_type,
-        headers=headers,
-    )
+def _mode(valid: ValidRequest) -> AuthMode:
+    return "cookie" if valid.values.get("Auth-Mode") == "cookie" else "bearer"
 
 
-def build_edge_router(identity: IdentityClient, guards: EdgeGuards) -> APIRouter:
+def build_edge_router(
+    contract: Contract, identity: UpstreamClient, guards: EdgeGuards
+) -> APIRouter:
     """Return the /v1 router for identity's public operations."""
-    router = APIRouter(prefix="/v1", dependencies=[Depends(guards.general)])
+    router = APIRouter(dependencies=[Depends(guards.general)])
     Caller = Annotated[Principal, Depends(guards.auth)]
 
-    async def session_reply(upstream: Upstream, mode: AuthMode) -> Response:
-        if mode != "cookie" or upstream.status >= 300:
-            return _reply(upstream, no_store=True)
-        response = Response(status_code=upstream.status, headers=NO_STORE)
+    checks = {op: RequestValidator(contract.operation(op)) for op in IDENTITY_OPERATIONS}
+
+    async def call(
+        request: Request, operation_id: str, v: ValidRequest, body: Any = ...
+    ) -> Response:
+        operation = contract.operation(operation_id)
+        upstream = await identity.send(upstream_request(request, operation, v, body=body))
+        return relay(request, operation, upstream)
+
+    def session_reply(reply: Response, mode: AuthMode) -> Response:
+        if mode != "cookie" or reply.status_code >= 300:
+            reply.headers.update(NO_STORE)
+            return reply
+        response = Response(status_code=reply.status_code, headers=NO_STORE)
         body = set_session_cookies(
             response,
-            upstream.json(),
+            json.loads(bytes(reply.body)),
             max_age_s=guards.cookie_max_age_s,
             secure=guards.cookie_secure,
         )
@@ -79,129 +98,123 @@ def build_edge_router(identity: IdentityClient, guards: EdgeGuards) -> APIRouter
         response.headers["Content-Length"] = str(len(response.body))
         return response
 
-    @router.post(
-        "/auth/signup", operation_id="signUp", dependencies=[Depends(guards.signup)], tags=["auth"]
-    )
-    async def sign_up(request: Request, body: JsonBody = None, mode: Mode = "bearer") -> Response:
-        if mode == "cookie":
+    async def sign_up(
+        request: Request, v: Annotated[ValidRequest, Depends(checks["signUp"])]
+    ) -> Response:
+        if _mode(v) == "cookie":
             guards.csrf.check_origin(request)
-        upstream = await identity.call("POST", "/auth/signup", headers=request.headers, json=body)
-        return await session_reply(upstream, mode)
+        return session_reply(await call(request, "signUp", v), _mode(v))
 
-    @router.post(
-        "/auth/login", operation_id="logIn", dependencies=[Depends(guards.login)], tags=["auth"]
-    )
-    async def log_in(request: Request, body: JsonBody = None, mode: Mode = "bearer") -> Response:
-        if mode == "cookie":
+    async def log_in(
+        request: Request, v: Annotated[ValidRequest, Depends(checks["logIn"])]
+    ) -> Response:
+        if _mode(v) == "cookie":
             guards.csrf.check_origin(request)
-        upstream = await identity.call("POST", "/auth/login", headers=request.headers, json=body)
-        return await session_reply(upstream, mode)
+        return session_reply(await call(request, "logIn", v), _mode(v))
 
-    @router.post(
-        "/auth/refresh",
-        operation_id="refresh",
-        dependencies=[Depends(guards.refresh), Depends(guards.csrf)],
-        tags=["auth"],
-    )
-    async def refresh(request: Request, body: JsonBody = None, mode: Mode = "bearer") -> Response:
-        token = refresh_token_from(request, body)
+    async def refresh(
+        request: Request, v: Annotated[ValidRequest, Depends(checks["refresh"])]
+    ) -> Response:
+        token = refresh_token_from(request, v.body)
         if token is None:
             raise UnauthenticatedError("A refresh token is required.")
-        upstream = await identity.call(
-            "POST", "/auth/refresh", headers=request.headers, json={"refresh_token": token}
-        )
-        return await session_reply(upstream, mode)
+        reply = await call(request, "refresh", v, body={"refresh_token": token})
+        return session_reply(reply, _mode(v))
 
-    @router.post(
-        "/auth/logout",
-        operation_id="logOut",
-        status_code=204,
-        dependencies=[Depends(guards.refresh), Depends(guards.csrf)],
-        tags=["auth"],
-    )
-    async def log_out(request: Request, body: JsonBody = None, mode: Mode = "bearer") -> Response:
-        token = refresh_token_from(request, body)
+    async def log_out(
+        request: Request, v: Annotated[ValidRequest, Depends(checks["logOut"])]
+    ) -> Response:
+        token = refresh_token_from(request, v.body)
         if token is not None:
-            await identity.call(
-                "POST", "/auth/logout", headers=request.headers, json={"refresh_token": token}
-            )
+            await call(request, "logOut", v, body={"refresh_token": token})
         response = Response(status_code=204, headers=NO_STORE)
-        if mode == "cookie":
+        if _mode(v) == "cookie":
             clear_session_cookies(response, secure=guards.cookie_secure)
         return response
 
-    @router.post(
-        "/auth/switch-org",
-        operation_id="switchOrg",
-        dependencies=[Depends(guards.refresh), Depends(guards.csrf)],
-        tags=["auth"],
-    )
     async def switch_org(
-        request: Request, _caller: Caller, body: JsonBody = None, mode: Mode = "bearer"
+        request: Request, _caller: Caller, v: Annotated[ValidRequest, Depends(checks["switchOrg"])]
     ) -> Response:
-        forwarded = dict(body or {})
-        token = refresh_token_from(request, body)
+        forwarded = dict(v.body or {})
+        token = refresh_token_from(request, v.body)
         if token is not None:
             forwarded["refresh_token"] = token
-        upstream = await identity.call(
-            "POST", "/auth/switch-org", headers=request.headers, json=forwarded
-        )
-        return await session_reply(upstream, mode)
+        return session_reply(await call(request, "switchOrg", v, body=forwarded), _mode(v))
 
-    @router.get("/me", operation_id="getMe", tags=["auth"])
-    async def get_me(request: Request, _caller: Caller) -> Response:
-        return _reply(await identity.call("GET", "/me", headers=request.headers), no_store=True)
+    async def get_me(
+        request: Request, _caller: Caller, v: Annotated[ValidRequest, Depends(checks["getMe"])]
+    ) -> Response:
+        reply = await call(request, "getMe", v)
+        reply.headers.update(NO_STORE)
+        return reply
 
-    @router.get("/.well-known/jwks.json", operation_id="getJwks", tags=["auth"])
-    async def get_jwks(request: Request) -> Response:
-        response = _reply(await identity.call("GET", "/.well-known/jwks.json", headers={}))
-        response.headers["Cache-Control"] = "public, max-age=60"
-        return response
+    async def get_jwks(
+        request: Request, v: Annotated[ValidRequest, Depends(checks["getJwks"])]
+    ) -> Response:
+        reply = await call(request, "getJwks", v)
+        reply.headers["Cache-Control"] = "public, max-age=60"
+        return reply
 
-    _add_org_routes(router, identity, Caller)
+    session = [Depends(guards.refresh), Depends(guards.csrf)]
+    for operation_id, endpoint, dependencies in (
+        ("signUp", sign_up, [Depends(guards.signup)]),
+        ("logIn", log_in, [Depends(guards.login)]),
+        ("refresh", refresh, session),
+        ("logOut", log_out, session),
+        ("switchOrg", switch_org, session),
+        ("getMe", get_me, []),
+        ("getJwks", get_jwks, []),
+    ):
+        mount(router, contract.operation(operation_id), endpoint, dependencies=dependencies)
+    _add_org_routes(router, contract, call, Caller, checks)
     return router
 
 
-def _add_org_routes(router: APIRouter, identity: IdentityClient, Caller: Any) -> None:
-    """The org and member operations: authenticated, proxied, authorized by identity."""
+def _add_org_routes(
+    router: APIRouter,
+    contract: Contract,
+    call: Callable[..., Awaitable[Response]],
+    Caller: Any,
+    checks: Mapping[str, RequestValidator],
+) -> None:
+    """The org and member operations: authenticated, validated, authorized by identity."""
 
-    @router.get("/orgs/{org_id}", operation_id="getOrg", tags=["orgs"])
-    async def get_org(request: Request, org_id: uuid.UUID, _caller: Caller) -> Response:
-        return _reply(await identity.call("GET", f"/orgs/{org_id}", headers=request.headers))
-
-    @router.get("/orgs/{org_id}/members", operation_id="listMembers", tags=["orgs"])
-    async def list_members(request: Request, org_id: uuid.UUID, _caller: Caller) -> Response:
-        path = f"/orgs/{org_id}/members"
-        return _reply(await identity.call("GET", path, headers=request.headers))
-
-    @router.post("/orgs/{org_id}/members", operation_id="addMember", status_code=201, tags=["orgs"])
-    async def add_member(
-        request: Request, org_id: uuid.UUID, _caller: Caller, body: JsonBody = None
+    async def get_org(
+        request: Request, _caller: Caller, v: Annotated[ValidRequest, Depends(checks["getOrg"])]
     ) -> Response:
-        path = f"/orgs/{org_id}/members"
-        return _reply(await identity.call("POST", path, headers=request.headers, json=body))
+        return await call(request, "getOrg", v)
 
-    @router.patch(
-        "/orgs/{org_id}/members/{user_id}", operation_id="changeMemberRole", tags=["orgs"]
-    )
+    async def list_members(
+        request: Request,
+        _caller: Caller,
+        v: Annotated[ValidRequest, Depends(checks["listMembers"])],
+    ) -> Response:
+        return await call(request, "listMembers", v)
+
+    async def add_member(
+        request: Request, _caller: Caller, v: Annotated[ValidRequest, Depends(checks["addMember"])]
+    ) -> Response:
+        return await call(request, "addMember", v)
+
     async def change_member_role(
         request: Request,
-        org_id: uuid.UUID,
-        user_id: uuid.UUID,
         _caller: Caller,
-        body: JsonBody = None,
+        v: Annotated[ValidRequest, Depends(checks["changeMemberRole"])],
     ) -> Response:
-        path = f"/orgs/{org_id}/members/{user_id}"
-        return _reply(await identity.call("PATCH", path, headers=request.headers, json=body))
+        return await call(request, "changeMemberRole", v)
 
-    @router.delete(
-        "/orgs/{org_id}/members/{user_id}",
-        operation_id="removeMember",
-        status_code=204,
-        tags=["orgs"],
-    )
     async def remove_member(
-        request: Request, org_id: uuid.UUID, user_id: uuid.UUID, _caller: Caller
+        request: Request,
+        _caller: Caller,
+        v: Annotated[ValidRequest, Depends(checks["removeMember"])],
     ) -> Response:
-        path = f"/orgs/{org_id}/members/{user_id}"
-        return _reply(await identity.call("DELETE", path, headers=request.headers))
+        return await call(request, "removeMember", v)
+
+    for operation_id, endpoint in (
+        ("getOrg", get_org),
+        ("listMembers", list_members),
+        ("addMember", add_member),
+        ("changeMemberRole", change_member_role),
+        ("removeMember", remove_member),
+    ):
+        mount(router, contract.operation(operation_id), endpoint)
