@@ -2,7 +2,8 @@
 
 - :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
 - :func:`build_use_cases` wires them on PostgreSQL and the outbox;
-- :func:`build_app` builds the internal HTTP app (contracts/openapi/catalog.yaml);
+- :func:`build_app` builds the internal HTTP app (contracts/openapi/catalog.yaml) with its read
+  caches and the listener of ``catalog.events`` that keeps them coherent across instances;
 - :func:`build_consumer` builds the saga consumer of ``orders.events`` (group ``catalog``);
 - :func:`build_relay` builds the outbox relay of ``catalog.events``.
 """
@@ -20,15 +21,17 @@ import httpx
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.adapters.caching.read_cache import CatalogCaches, UncachedReads
 from catalog.adapters.http.routes import build_router
-from catalog.adapters.messaging.events import SOURCE
+from catalog.adapters.messaging.events import SOURCE, TOPIC
 from catalog.adapters.messaging.handlers import build_handlers
 from catalog.adapters.persistence.tables import outbox as outbox_table
-from catalog.adapters.persistence.unit_of_work import CatalogUnitOfWork
+from catalog.adapters.persistence.unit_of_work import AfterCommit, CatalogUnitOfWork
 from catalog.application.facade import CatalogUseCases
-from catalog.application.ports import UnitOfWorkFactory
+from catalog.application.ports import CatalogReadCache, UnitOfWorkFactory
 from catalog.application.use_cases.change_stock import ChangeStock
 from catalog.application.use_cases.commit_reservation import CommitReservation
 from catalog.application.use_cases.create_product import CreateProduct
@@ -41,6 +44,14 @@ from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
 from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
 from shared.auth.dependencies import BearerAuth
+from shared.caching import (
+    CacheInvalidationListener,
+    CachePolicy,
+    LocalCacheGate,
+    RedisCacheStore,
+    RequestMemoMiddleware,
+    create_redis,
+)
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import create_app
@@ -50,13 +61,15 @@ from shared.inbox.process import ConsumerProcess
 from shared.messaging import KafkaProbe
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
-from shared.settings import ServiceSettings
+from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
+    "CacheSettings",
     "CatalogSettings",
     "ConsumerProcess",
     "bootstrap",
     "build_app",
+    "build_caches",
     "build_consumer",
     "build_relay",
     "build_use_cases",
@@ -76,6 +89,44 @@ class AuthSettings(BaseModel):
     leeway_s: float = Field(default=30.0, ge=0, le=60)
 
 
+class CacheSettings(BaseModel):
+    """Catalog's read caches (``ORDO_CACHE__*``); what and why: ``catalog.adapters.caching``.
+
+    ``listen`` makes every API instance follow ``catalog.events`` to invalidate what other
+    instances (and the saga consumer) changed; without it the in-process layer is only
+    coherent for a single instance.
+    """
+
+    enabled: bool = True
+    key_prefix: str = "ordo:catalog:cache:"
+    product_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    product_negative_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    stock_ttl_s: float = Field(default=2.0, gt=0, le=60)
+    stock_negative_ttl_s: float = Field(default=2.0, ge=0, le=60)
+    local_max_entries: int = Field(default=10_000, ge=1)
+    jitter: float = Field(default=0.15, ge=0, le=0.5)
+    redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
+    invalidation_hold_s: float = Field(default=6.0, gt=0, le=60)
+    listen: bool = True
+
+    def product_policy(self) -> CachePolicy:
+        """The product cache's policy."""
+        return self._policy(self.product_ttl_s, self.product_negative_ttl_s)
+
+    def stock_policy(self) -> CachePolicy:
+        """The stock-level cache's policy."""
+        return self._policy(self.stock_ttl_s, self.stock_negative_ttl_s)
+
+    def _policy(self, ttl_s: float, negative_ttl_s: float) -> CachePolicy:
+        return CachePolicy(
+            ttl_s=ttl_s,
+            negative_ttl_s=negative_ttl_s,
+            local_max_entries=self.local_max_entries,
+            jitter=self.jitter,
+            invalidation_hold_s=self.invalidation_hold_s,
+        )
+
+
 class CatalogSettings(ServiceSettings):
     """Catalog settings (database ``ordo_catalog`` by default)."""
 
@@ -86,7 +137,9 @@ class CatalogSettings(ServiceSettings):
     orders_topic: str = ORDERS_TOPIC
     orders_partitions: int = 6
     consumer_group: str = CONSUMER_GROUP
+    events_topic: str = TOPIC
     auth: AuthSettings = AuthSettings()
+    cache: CacheSettings = CacheSettings()
 
 
 def bootstrap(
@@ -94,15 +147,17 @@ def bootstrap(
     uow: UnitOfWorkFactory,
     clock: Clock | None = None,
     new_id: Callable[[], UUID] = new_id,
+    cache: CatalogReadCache | None = None,
 ) -> CatalogUseCases:
-    """Wire every use case from its ports (real adapters or fakes)."""
+    """Wire every use case from its ports (real adapters or fakes); reads uncached by default."""
     clock = clock or SystemClock()
+    reads = cache or UncachedReads()
     return CatalogUseCases(
         create_product=CreateProduct(uow, clock, new_id),
         update_price=UpdatePrice(uow, clock),
         change_stock=ChangeStock(uow, clock),
-        get_product=GetProduct(uow),
-        get_stock_level=GetStockLevel(uow),
+        get_product=GetProduct(uow, reads),
+        get_stock_level=GetStockLevel(uow, reads),
         list_products=ListProducts(uow),
         list_stock_levels=ListStockLevels(uow),
         reserve_for_order=ReserveForOrder(uow, clock, new_id),
@@ -112,31 +167,65 @@ def bootstrap(
 
 
 def unit_of_work_factory(
-    sessions: async_sessionmaker[AsyncSession], doorbell: Doorbell | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    doorbell: Doorbell | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> Callable[[], CatalogUnitOfWork]:
-    """Units of work over ``sessions`` writing catalog's outbox; ``doorbell`` wakes the relay."""
+    """Units of work over ``sessions`` writing catalog's outbox; ``doorbell`` wakes the relay,
+    ``after_commit`` invalidates the caches."""
     outbox = Outbox(outbox_table, source=SOURCE)
-    return partial(CatalogUnitOfWork, sessions, outbox, doorbell)
+    return partial(CatalogUnitOfWork, sessions, outbox, doorbell, after_commit)
 
 
 def build_use_cases(
-    sessions: async_sessionmaker[AsyncSession], doorbell: Doorbell | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    doorbell: Doorbell | None = None,
+    caches: CatalogCaches | None = None,
 ) -> CatalogUseCases:
-    """Wire the use cases on the real adapters over ``sessions``."""
-    return bootstrap(uow=unit_of_work_factory(sessions, doorbell))
+    """Wire the use cases on the real adapters over ``sessions`` (cached reads with ``caches``)."""
+    after_commit = caches.after_commit if caches is not None else None
+    return bootstrap(uow=unit_of_work_factory(sessions, doorbell, after_commit), cache=caches)
+
+
+def build_caches(
+    settings: CacheSettings, redis: RedisSettings, *, local: bool
+) -> tuple[CatalogCaches, Redis]:
+    """Catalog's caches on a Redis client of their own (closed by the caller); ``local`` False
+    closes the in-process layers for good (a process that only invalidates)."""
+    client = create_redis(redis, max_connections=20)
+    remote = RedisCacheStore(client, prefix=settings.key_prefix, timeout_s=settings.redis_timeout_s)
+    gate = LocalCacheGate(open=local and not settings.listen)
+    caches = CatalogCaches(
+        product=settings.product_policy(), stock=settings.stock_policy(), remote=remote, gate=gate
+    )
+    return caches, client
 
 
 def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> FastAPI:
     """Wire catalog's HTTP app (contracts/openapi/catalog.yaml).
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests). Writes ring
-    the relay's doorbell after commit.
+    the relay's doorbell and invalidate the caches after commit; with ``cache.listen`` the
+    instance follows ``catalog.events`` (no consumer group, latest offset) to invalidate what
+    other instances changed, and serves nothing in-process until it does.
     """
     engine = create_engine(settings.database, application_name=settings.service_name)
     doorbell = PgNotifyDoorbell(
         settings.database, outbox_table, application_name="catalog-doorbell"
     )
-    use_cases = build_use_cases(create_session_factory(engine), doorbell)
+    caches: CatalogCaches | None = None
+    redis: Redis | None = None
+    listener: CacheInvalidationListener | None = None
+    if settings.cache.enabled:
+        caches, redis = build_caches(settings.cache, settings.redis, local=True)
+        if settings.cache.listen:
+            listener = CacheInvalidationListener(
+                topic=settings.events_topic,
+                kafka=settings.kafka,
+                on_change=caches.on_change,
+                gate=caches.gate,
+            )
+    use_cases = build_use_cases(create_session_factory(engine), doorbell, caches)
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
     source = keys or JwksKeySource(
         http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
@@ -149,15 +238,22 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if listener is not None:
+            listener.start()
+        app.state.cache_listener = listener
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            if redis is not None:
+                await redis.aclose()
             await http.aclose()
             await doorbell.close()
             await engine.dispose()
 
-    return create_app(
+    app = create_app(
         title="Ordo catalog",
         version=version("ordo-catalog"),
         settings=settings,
@@ -166,6 +262,8 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
         routers=[build_router(use_cases, BearerAuth(verifier))],
         readiness_timeout_s=settings.readiness_timeout_s,
     )
+    app.add_middleware(RequestMemoMiddleware)
+    return app
 
 
 def build_consumer(
@@ -177,7 +275,14 @@ def build_consumer(
     doorbell = PgNotifyDoorbell(
         settings.database, outbox_table, application_name="catalog-consumer-doorbell"
     )
-    uow = unit_of_work_factory(create_session_factory(engine), doorbell)
+    # Reservations change stock: invalidate the shared (Redis) entries after each commit; the
+    # API instances' in-process entries go on the events the consumer's outbox rows become.
+    caches: CatalogCaches | None = None
+    redis: Redis | None = None
+    if settings.cache.enabled:
+        caches, redis = build_caches(settings.cache, settings.redis, local=False)
+    after_commit = caches.after_commit if caches is not None else None
+    uow = unit_of_work_factory(create_session_factory(engine), doorbell, after_commit)
     use_cases = bootstrap(uow=uow)
     broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
     handlers: dict[str, Any] = build_handlers(use_cases)
@@ -199,6 +304,8 @@ def build_consumer(
         finally:
             await kafka.close()
             await doorbell.close()
+            if redis is not None:
+                await redis.aclose()
 
     health = create_app(
         title="Ordo catalog consumer",

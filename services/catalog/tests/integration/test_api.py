@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
-import jwt
 import pytest
 from asgi_lifespan import LifespanManager
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
-from catalog.bootstrap import AuthSettings, CatalogSettings, build_app
-from shared.auth import StaticKeySource
+from catalog.bootstrap import CacheSettings, build_app
 from shared.settings import DatabaseSettings
+from shared.testing import Endpoints
+
+from .conftest import Tokens, app_settings
 
 pytestmark = pytest.mark.integration
-
-ISS, AUD, KID = "https://identity.test", "ordo-test", "test-key"
-
-
-class Tokens:
-    """Signs access tokens the way identity does, for one test key."""
-
-    def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
-        jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(self.private.public_key()))
-        jwk.update(kid=KID, alg="EdDSA", use="sig")
-        self.keys = StaticKeySource({"keys": [jwk]})
-
-    def headers(self, org_id: uuid.UUID, role: str = "member") -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "sub": str(uuid.uuid4()),
-            "org_id": str(org_id),
-            "roles": [role],
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "iss": ISS,
-            "aud": AUD,
-            "jti": str(uuid.uuid4()),
-        }
-        token = jwt.encode(
-            claims, self.private, algorithm="EdDSA", headers={"kid": KID, "typ": "at+jwt"}
-        )
-        return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +25,13 @@ def tokens() -> Tokens:
 
 
 @pytest.fixture(scope="module")
-async def api(migrated: DatabaseSettings, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of catalog's app (lifespan run)."""
-    settings = CatalogSettings(
-        environment="test", database=migrated, auth=AuthSettings(issuer=ISS, audience=AUD)
+async def api(
+    migrated: DatabaseSettings, tokens: Tokens, ordo_endpoints: Endpoints
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of catalog's app (lifespan run), caching in Redis as one instance."""
+    prefix = f"test:catalog-api:{uuid.uuid4().hex[:10]}:"
+    settings = app_settings(
+        migrated, ordo_endpoints, cache=CacheSettings(key_prefix=prefix, listen=False)
     )
     app = build_app(settings, keys=tokens.keys)
     async with LifespanManager(app) as manager:

@@ -25,6 +25,10 @@ from catalog.domain.reservation import Reservation
 from shared.auth.principal import Principal, Role
 from shared.clock import FrozenClock
 from shared.errors import ConflictError
+from shared.idempotency import (
+    IdempotencyKeyReusedError,
+    IdempotentResponse,
+)
 
 T = TypeVar("T", Product, StockItem, Reservation)
 
@@ -49,8 +53,12 @@ class Store:
     stock: dict[uuid.UUID, StockItem] = field(default_factory=dict)
     reservations: dict[uuid.UUID, Reservation] = field(default_factory=dict)
     rejections: dict[uuid.UUID, StockRejected] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = field(
+        default_factory=dict
+    )
     events: list[DomainEvent] = field(default_factory=list)
     commits: int = 0
+    opened: int = 0
 
 
 class FakeProductRepository:
@@ -182,6 +190,26 @@ class FakeReservationRepository:
         return found if found and found.org_id == org_id else None
 
 
+class FakeIdempotencyRecords:
+    """Keys claimed in one unit of work; they reach the store only if it commits."""
+
+    def __init__(self, records: dict[tuple[str, str], tuple[str, IdempotentResponse | None]]):
+        self.records = records
+
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
+        found = self.records.get((scope, key))
+        if found is None:
+            self.records[(scope, key)] = (fingerprint, None)
+            return None
+        if found[0] != fingerprint:
+            raise IdempotencyKeyReusedError()
+        return found[1]
+
+    async def complete(self, *, scope: str, key: str, response: IdempotentResponse) -> None:
+        fingerprint, _ = self.records[(scope, key)]
+        self.records[(scope, key)] = (fingerprint, response)
+
+
 class FakeUnitOfWork:
     """Applies the staged writes to the store only on commit."""
 
@@ -189,10 +217,12 @@ class FakeUnitOfWork:
         self.committed = store
 
     async def __aenter__(self) -> Self:
+        self.committed.opened += 1
         self.work = copy.deepcopy(self.committed)
         self.products = FakeProductRepository(self.work.products)
         self.stock = FakeStockRepository(self.work)
         self.reservations = FakeReservationRepository(self.work.reservations, self.work.rejections)
+        self.idempotency = FakeIdempotencyRecords(self.work.idempotency)
         self.staged: list[DomainEvent] = []
         return self
 
@@ -212,6 +242,7 @@ class FakeUnitOfWork:
         self.committed.stock = self.work.stock
         self.committed.reservations = self.work.reservations
         self.committed.rejections = self.work.rejections
+        self.committed.idempotency = self.work.idempotency
         self.committed.events.extend(self.staged)
         self.committed.commits += 1
 

@@ -3,12 +3,17 @@
 Every repository method takes ``org_id`` as a required keyword: a query that forgets the
 tenant cannot be written. ``lock`` methods take row locks (``SELECT ... FOR UPDATE``) in a
 deterministic order (by SKU) so concurrent reservations neither deadlock nor oversell.
+
+Reads of one product or one SKU go through :class:`CatalogReadCache`, keyed by org; the unit of
+work's adapter invalidates what a transaction changed once it commits, so use cases only read
+through it. Creating requests claim their Idempotency-Key through the unit of work's
+``idempotency`` records, in the same transaction as what they create.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -16,15 +21,21 @@ from typing import Protocol, Self
 from catalog.domain.events import DomainEvent, StockRejected
 from catalog.domain.model import Product, StockItem
 from catalog.domain.reservation import Reservation
+from shared.idempotency import IdempotencyRecords
 
 __all__ = [
+    "CatalogReadCache",
     "ProductFilter",
     "ProductRepository",
     "ReservationRepository",
+    "StockLevel",
     "StockRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
+
+StockLevel = tuple[Product, StockItem]
+"""A SKU's stock level with its product (the product carries the version and updated_at)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +164,11 @@ class UnitOfWork(Protocol):
         """Reservations, in this transaction."""
         ...
 
+    @property
+    def idempotency(self) -> IdempotencyRecords:
+        """Idempotency-Key records, in this transaction."""
+        ...
+
     async def __aenter__(self) -> Self:
         """Begin."""
         ...
@@ -176,3 +192,32 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class CatalogReadCache(Protocol):
+    """Read-through caches of one org's products and stock levels.
+
+    Call it after authorizing: ``load`` reads the source of truth on a miss (None: no such
+    item, which may be cached briefly too) and its result may answer other callers of the
+    same org and key.
+    """
+
+    async def product(
+        self,
+        *,
+        org_id: uuid.UUID,
+        product_id: uuid.UUID,
+        load: Callable[[], Awaitable[Product | None]],
+    ) -> Product | None:
+        """The org's product, or None."""
+        ...
+
+    async def stock_level(
+        self,
+        *,
+        org_id: uuid.UUID,
+        sku: str,
+        load: Callable[[], Awaitable[StockLevel | None]],
+    ) -> StockLevel | None:
+        """The org's stock level of ``sku`` with its product, or None."""
+        ...

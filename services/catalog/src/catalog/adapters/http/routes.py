@@ -3,9 +3,11 @@
 The org is always the caller's (the token's ``org_id``); another org's resource is 404.
 ``operation_id``s equal the contract's.
 
-TODO(issue 5, catalog): Idempotency-Key is required and validated on the creating POSTs but
-not yet stored and replayed (same key + body -> original response; other body -> 422
-idempotency.key_reused; in flight -> 409 idempotency.in_progress).
+The creating POSTs (``/products``, ``/stock/{sku}/adjustments``) require an Idempotency-Key:
+the use case claims it in the transaction that creates, and stores the response rendered
+here; the same key and body answers that stored response again with
+``Idempotent-Replayed: true``, another body is 422 ``idempotency.key_reused``, a twin still in
+flight is 409 ``idempotency.in_progress`` (contracts/README.md).
 
 (No ``from __future__ import annotations``: FastAPI must resolve the local ``Caller`` alias.)
 """
@@ -13,7 +15,8 @@ idempotency.key_reused; in flight -> 409 idempotency.in_progress).
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from catalog.adapters.http.schemas import (
@@ -28,11 +31,14 @@ from catalog.adapters.http.schemas import (
     UpdatePriceRequest,
 )
 from catalog.application.facade import CatalogUseCases
-from catalog.application.ports import ProductFilter
+from catalog.application.idempotency import IdempotentAnswer, IdempotentRequest
+from catalog.application.ports import ProductFilter, StockLevel
 from catalog.application.use_cases.create_product import CreateProductInput
+from catalog.domain.model import Product
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ValidationError
+from shared.idempotency import IdempotentResponse, request_fingerprint
 from shared.ids import new_id
 
 __all__ = ["build_router"]
@@ -44,6 +50,15 @@ IdempotencyKey = Annotated[
 ]
 SkuItem = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_SKU_PATTERN)]
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=_SKU_PATTERN)]
+REPLAYED = "Idempotent-Replayed"
+
+
+def _answer(answer: IdempotentAnswer, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The stored (or just stored) response, marked when it is a replay."""
+    sent = dict(headers or {})
+    if answer.replayed:
+        sent[REPLAYED] = "true"
+    return JSONResponse(answer.response.body, answer.response.status_code, headers=sent)
 
 
 def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
@@ -60,11 +75,8 @@ def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
         tags=["products"],
     )
     async def create_product(
-        body: CreateProductRequest,
-        caller: Caller,
-        response: Response,
-        idempotency_key: IdempotencyKey,
-    ) -> ProductBody:
+        body: CreateProductRequest, caller: Caller, idempotency_key: IdempotencyKey
+    ) -> JSONResponse:
         command = CreateProductInput(
             org_id=caller.org_id,
             sku=body.sku,
@@ -72,9 +84,17 @@ def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
             price=body.price.to_domain(),
             description=body.description,
         )
-        product = await uc.create_product(caller, command)
-        response.headers["Location"] = f"/products/{product.id}"
-        return ProductBody.of(product)
+
+        def render(product: Product) -> IdempotentResponse:
+            return IdempotentResponse(201, ProductBody.of(product).model_dump(mode="json"))
+
+        request = IdempotentRequest(
+            key=idempotency_key,
+            fingerprint=request_fingerprint("POST", "/products", body.model_dump(mode="json")),
+            render=render,
+        )
+        answer = await uc.create_product.once(caller, command, request)
+        return _answer(answer, {"Location": f"/products/{answer.response.body['id']}"})
 
     @router.get(
         "/products", operation_id="listProducts", response_model=ProductPage, tags=["products"]
@@ -195,24 +215,41 @@ def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
         body: AdjustStockRequest,
         caller: Caller,
         idempotency_key: IdempotencyKey,
-    ) -> StockAdjustmentBody:
+    ) -> JSONResponse:
         if body.delta == 0:
             raise ValidationError(
                 "delta must not be 0.",
                 errors=[FieldError("body.delta", "must not be 0", "value_error")],
             )
-        product, stock = await uc.change_stock.adjust(
-            caller, org_id=caller.org_id, sku=sku, delta=body.delta, reason=body.reason
+
+        def render(level: StockLevel) -> IdempotentResponse:
+            product, stock = level
+            adjustment = StockAdjustmentBody(
+                id=new_id(),
+                product_id=product.id,
+                sku=sku,
+                delta=body.delta,
+                reason=body.reason,
+                created_by=caller.user_id,
+                created_at=product.updated_at,
+                stock=StockLevelBody.of(product, stock),
+            )
+            return IdempotentResponse(201, adjustment.model_dump(mode="json"))
+
+        path = f"/stock/{sku}/adjustments"
+        request = IdempotentRequest(
+            key=idempotency_key,
+            fingerprint=request_fingerprint("POST", path, body.model_dump(mode="json")),
+            render=render,
         )
-        return StockAdjustmentBody(
-            id=new_id(),
-            product_id=product.id,
+        answer = await uc.change_stock.adjust_once(
+            caller,
+            org_id=caller.org_id,
             sku=sku,
             delta=body.delta,
             reason=body.reason,
-            created_by=caller.user_id,
-            created_at=product.updated_at,
-            stock=StockLevelBody.of(product, stock),
+            request=request,
         )
+        return _answer(answer)
 
     return router

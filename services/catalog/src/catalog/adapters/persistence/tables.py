@@ -21,9 +21,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
-__all__ = ["metadata", "outbox", "products", "rejections", "reservations", "stock_items"]
+__all__ = [
+    "idempotency_keys",
+    "metadata",
+    "outbox",
+    "products",
+    "rejections",
+    "reservations",
+    "stock_items",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -97,3 +106,7 @@ rejections = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Idempotency-Key records of the creating POSTs, written in the same transaction as what they
+# create (shared.db.idempotency; migration 0002).
+idempotency_keys = idempotency_table(metadata)

@@ -1,11 +1,12 @@
-"""Read one product of the caller's org with its stock level."""
+"""Read one product of the caller's org with its stock level (through the read caches)."""
 
 from __future__ import annotations
 
 import uuid
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import UnitOfWorkFactory
+from catalog.application.ports import CatalogReadCache, UnitOfWorkFactory
+from catalog.application.use_cases.get_stock_level import load_stock_level
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
@@ -14,19 +15,35 @@ __all__ = ["GetProduct"]
 
 
 class GetProduct:
-    """Every member reads their org's products; another org's product is not found."""
+    """Every member reads their org's products; another org's product is not found.
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    The product comes from the product cache, its stock level from the (shorter-lived) stock
+    cache: each is as fresh as its own cache allows.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, cache: CatalogReadCache) -> None:
+        self._uow, self._cache = uow, cache
 
     async def __call__(
         self, principal: Principal, *, org_id: uuid.UUID, product_id: uuid.UUID
     ) -> tuple[Product, StockItem]:
         """Return the product and its stock level."""
         POLICY.require(principal, "catalog.read", org_id=org_id, not_found=ProductNotFoundError)
-        async with self._uow() as uow:
-            product = await uow.products.get(org_id=org_id, product_id=product_id)
-            stock = await uow.stock.get(org_id=org_id, product_id=product_id)
-        if product is None or stock is None:
+        product = await self._cache.product(
+            org_id=org_id,
+            product_id=product_id,
+            load=lambda: self._load_product(org_id, product_id),
+        )
+        if product is None:
             raise ProductNotFoundError()
-        return product, stock
+        sku = product.sku
+        level = await self._cache.stock_level(
+            org_id=org_id, sku=sku, load=lambda: load_stock_level(self._uow, org_id, sku)
+        )
+        if level is None:
+            raise ProductNotFoundError()
+        return product, level[1]
+
+    async def _load_product(self, org_id: uuid.UUID, product_id: uuid.UUID) -> Product | None:
+        async with self._uow() as uow:
+            return await uow.products.get(org_id=org_id, product_id=product_id)

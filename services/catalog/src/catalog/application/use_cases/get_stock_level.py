@@ -1,32 +1,50 @@
-"""Read the stock level of one SKU of the caller's org."""
+"""Read the stock level of one SKU of the caller's org (through the read cache)."""
 
 from __future__ import annotations
 
 import uuid
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import UnitOfWorkFactory
+from catalog.application.ports import (
+    CatalogReadCache,
+    StockLevel,
+    UnitOfWorkFactory,
+)
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
 
-__all__ = ["GetStockLevel"]
+__all__ = ["GetStockLevel", "load_stock_level"]
+
+
+async def load_stock_level(
+    uow_factory: UnitOfWorkFactory, org_id: uuid.UUID, sku: str
+) -> StockLevel | None:
+    """The SKU's product and stock level from the database, or None."""
+    async with uow_factory() as uow:
+        product = await uow.products.get_by_sku(org_id=org_id, sku=sku)
+        stock = await uow.stock.get(org_id=org_id, product_id=product.id) if product else None
+    return (product, stock) if product is not None and stock is not None else None
 
 
 class GetStockLevel:
-    """Every member reads their org's stock levels; another org's SKU is not found."""
+    """Every member reads their org's stock levels; another org's SKU is not found.
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    Served through the short-lived stock cache (seconds, and invalidated by every change), so
+    a level may trail a change by the invalidation lag; reservations never read it.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, cache: CatalogReadCache) -> None:
+        self._uow, self._cache = uow, cache
 
     async def __call__(
         self, principal: Principal, *, org_id: uuid.UUID, sku: str
     ) -> tuple[Product, StockItem]:
         """Return the SKU's product (for its version) and stock level."""
         POLICY.require(principal, "catalog.read", org_id=org_id, not_found=ProductNotFoundError)
-        async with self._uow() as uow:
-            product = await uow.products.get_by_sku(org_id=org_id, sku=sku)
-            stock = await uow.stock.get(org_id=org_id, product_id=product.id) if product else None
-        if product is None or stock is None:
+        level = await self._cache.stock_level(
+            org_id=org_id, sku=sku, load=lambda: load_stock_level(self._uow, org_id, sku)
+        )
+        if level is None:
             raise ProductNotFoundError()
-        return product, stock
+        return level

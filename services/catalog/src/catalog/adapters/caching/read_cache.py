@@ -1,0 +1,137 @@
+"""Catalog's read caches: products by id, stock levels by SKU, keyed by org."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import structlog
+
+from catalog.adapters.caching.codecs import PRODUCT_CODEC, STOCK_LEVEL_CODEC
+from catalog.adapters.caching.invalidation import Touched, touched_by
+from catalog.application.ports import StockLevel
+from catalog.domain.model import Product
+from shared.caching import (
+    CacheKey,
+    CacheMetrics,
+    CachePolicy,
+    ChangeEvent,
+    LayeredCache,
+    LocalCacheGate,
+    RemoteStore,
+)
+from shared.outbox import OutboxMessage
+
+__all__ = ["CatalogCaches", "UncachedReads"]
+
+log = structlog.get_logger(__name__)
+
+
+class CatalogCaches:
+    """Implements ``CatalogReadCache`` on two layered caches, and invalidates them.
+
+    Args:
+        product: TTLs and sizes of the product cache.
+        stock: TTLs and sizes of the stock-level cache.
+        remote: the shared Redis layer (None: in-process only).
+        gate: closes the in-process layers while the invalidation listener is not following
+            (the listener opens and closes it; a process without one keeps it as created).
+        metrics: the caches' metrics (process default if None).
+    """
+
+    def __init__(
+        self,
+        *,
+        product: CachePolicy,
+        stock: CachePolicy,
+        remote: RemoteStore | None,
+        gate: LocalCacheGate,
+        metrics: CacheMetrics | None = None,
+    ) -> None:
+        self.gate = gate
+        self.products = LayeredCache[Product](
+            "product",
+            codec=PRODUCT_CODEC,
+            policy=product,
+            remote=remote,
+            gate=gate,
+            metrics=metrics,
+        )
+        self.stock = LayeredCache[StockLevel](
+            "stock",
+            codec=STOCK_LEVEL_CODEC,
+            policy=stock,
+            remote=remote,
+            gate=gate,
+            metrics=metrics,
+        )
+
+    async def product(
+        self,
+        *,
+        org_id: uuid.UUID,
+        product_id: uuid.UUID,
+        load: Callable[[], Awaitable[Product | None]],
+    ) -> Product | None:
+        """The org's product, through the cache."""
+        return await self.products.get(CacheKey(str(org_id), str(product_id)), load)
+
+    async def stock_level(
+        self,
+        *,
+        org_id: uuid.UUID,
+        sku: str,
+        load: Callable[[], Awaitable[StockLevel | None]],
+    ) -> StockLevel | None:
+        """The org's stock level of ``sku``, through the cache."""
+        return await self.stock.get(CacheKey(str(org_id), sku), load)
+
+    async def forget(self, touched: Iterable[Touched], *, source: str) -> None:
+        """Invalidate the products and stock levels ``touched`` names."""
+        items = list(dict.fromkeys(touched))
+        if not items:
+            return
+        await self.products.invalidate(
+            [CacheKey(str(t.org_id), str(t.product_id)) for t in items], source=source
+        )
+        await self.stock.invalidate([CacheKey(str(t.org_id), t.sku) for t in items], source=source)
+
+    async def after_commit(self, messages: Sequence[OutboxMessage]) -> None:
+        """Invalidate what a committed transaction's events touched (its own instance, Redis)."""
+        touched: list[Touched] = []
+        for message in messages:
+            try:
+                touched.extend(touched_by(message.type, message.payload))
+            except ValueError:
+                log.exception("cache_invalidation_unmapped", type=message.type)
+        await self.forget(touched, source="write")
+
+    async def on_change(self, event: ChangeEvent) -> bool:
+        """The listener's mapping: invalidate what an event of ``catalog.events`` touched."""
+        touched = touched_by(event.type, event.data)
+        await self.forget(touched, source="event")
+        return bool(touched)
+
+
+class UncachedReads:
+    """``CatalogReadCache`` that always loads (caching off, and the default of ``bootstrap``)."""
+
+    async def product(
+        self,
+        *,
+        org_id: uuid.UUID,
+        product_id: uuid.UUID,
+        load: Callable[[], Awaitable[Product | None]],
+    ) -> Product | None:
+        """``load()``."""
+        return await load()
+
+    async def stock_level(
+        self,
+        *,
+        org_id: uuid.UUID,
+        sku: str,
+        load: Callable[[], Awaitable[StockLevel | None]],
+    ) -> StockLevel | None:
+        """``load()``."""
+        return await load()
