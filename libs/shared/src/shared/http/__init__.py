@@ -21,13 +21,14 @@ from shared.http.problems import (
     problem_response,
     status_for,
 )
-from shared.http.server import serve_http, serve_with_worker
+from shared.http.server import GracefulServer, serve_http, serve_with_worker
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
     "REQUEST_ID_HEADER",
     "SECURITY_HEADERS",
     "CheckResult",
+    "GracefulServer",
     "ProblemDetails",
     "ProblemResponse",
     "ReadinessCheck",

@@ -4,12 +4,19 @@
   the chassis logs requests itself), until SIGTERM.
 - :func:`serve_with_worker`: a background process (relay, consumer) that still answers
   ``/health/*`` and ``/metrics`` on a port of its own, so infra probes every process alike.
+- :class:`GracefulServer`: the uvicorn server all of them run. uvicorn re-raises the SIGTERM it
+  handled once ``serve()`` returns, which (with the default handler) kills the process before
+  the code after ``serve()`` runs: a worker would never finish its round, a consumer never flush
+  its offsets. This server handles the signal once and lets the process end on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -17,7 +24,27 @@ from fastapi import FastAPI
 
 from shared.settings import ServiceSettings
 
-__all__ = ["serve_http", "serve_with_worker"]
+__all__ = ["GracefulServer", "serve_http", "serve_with_worker"]
+
+
+class GracefulServer(uvicorn.Server):
+    """A uvicorn server that turns SIGTERM/SIGINT into a graceful stop and nothing more."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Route SIGTERM/SIGINT to ``handle_exit`` while serving; never re-raise them after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
@@ -36,7 +63,7 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 def serve_http(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve ``app`` on ``settings.http_host:http_port`` until SIGTERM/SIGINT (blocking)."""
-    uvicorn.Server(_config(app, settings.http_host, settings.http_port)).run()
+    GracefulServer(_config(app, settings.http_host, settings.http_port)).run()
 
 
 async def serve_with_worker(
@@ -53,7 +80,7 @@ async def serve_with_worker(
     uvicorn turns SIGTERM/SIGINT into a graceful end of the server; ``stop`` then asks the worker
     to finish its round. A failure of whichever ended first is raised once both are done.
     """
-    server = uvicorn.Server(_config(health, host, port))
+    server = GracefulServer(_config(health, host, port))
     working = asyncio.create_task(worker, name=name)
     serving = asyncio.create_task(server.serve(), name=f"{name}-health")
     done, _ = await asyncio.wait({working, serving}, return_when=asyncio.FIRST_COMPLETED)

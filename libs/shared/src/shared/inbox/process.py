@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.http.server import GracefulServer
 from shared.inbox._consumer import IdempotentConsumer
 from shared.inbox._topics import ensure_inbox_topics
 
@@ -58,7 +59,7 @@ async def serve_consumers(
         await ensure_inbox_topics(
             process.bootstrap_servers, consumer.topic, consumer.group, partitions=partitions
         )
-    server = uvicorn.Server(
+    server = GracefulServer(
         uvicorn.Config(process.health, host=host, port=port, log_config=None, access_log=False)
     )
     await process.broker.start()
