@@ -1,0 +1,1 @@
+"""Payments' internal HTTP API (contracts/openapi/payments.yaml)."""

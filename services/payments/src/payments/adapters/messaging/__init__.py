@@ -1,0 +1,1 @@
+"""Payments on Kafka: integration events out (outbox), saga handlers in (inbox)."""

@@ -1,0 +1,104 @@
+"""Payments' saga handlers for ``orders.events`` (group ``payments``), run by shared.inbox.
+
+Each handler validates the payload (contracts/asyncapi/orders.yaml), then runs its use case
+inside the consumer's unit of work, so the payment, the tombstone or the cancel, and the inbox
+claim of the event commit together; the worker is woken after that commit and calls the
+provider outside it. Invalid payloads are permanent failures (dead letter, with the reason).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from payments.adapters.persistence.unit_of_work import PaymentsUnitOfWork
+from payments.application.facade import PaymentsUseCases
+from payments.application.use_cases.cancel_payment import CancelPaymentInput
+from payments.application.use_cases.request_payment import RequestPaymentInput
+from payments.domain.values import MAX_AMOUNT, Money
+from shared.errors import ValidationError
+from shared.inbox import Handler, InboxEvent
+
+__all__ = ["ORDER_CANCEL_REQUESTED", "ORDER_PAYMENT_REQUESTED", "SKIPPED", "build_handlers"]
+
+ORDER_PAYMENT_REQUESTED = "ordo.orders.order.payment_requested.v1"
+ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
+# The other order events are not for payments: handled as no-ops (claimed, nothing written)
+# rather than dead-lettered as unknown types.
+SKIPPED = (
+    "ordo.orders.order.placed.v1",
+    "ordo.orders.order.confirmed.v1",
+    "ordo.orders.order.rejected.v1",
+    "ordo.orders.order.cancelled.v1",
+)
+
+
+class _Order(BaseModel):
+    """The fields of an order event payments reads (others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: uuid.UUID
+    org_id: uuid.UUID
+
+
+class _Money(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount_minor: Annotated[int, Field(ge=0, le=MAX_AMOUNT, strict=True)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class _PaymentRequested(_Order):
+    amount: _Money
+
+
+def _causation(event: InboxEvent) -> uuid.UUID:
+    try:
+        return uuid.UUID(event.id)
+    except ValueError as exc:
+        raise ValidationError("ce_id is not a UUID.") from exc
+
+
+def _checked_org(order: _Order, event: InboxEvent) -> None:
+    """The payload's org must be the envelope's (when the envelope names one)."""
+    if event.org_id is not None and event.org_id != str(order.org_id):
+        raise ValidationError("The payload's org_id differs from ce_orgid.")
+
+
+def build_handlers(use_cases: PaymentsUseCases) -> dict[str, Handler[Any]]:
+    """Return ``{ce_type: handler}`` for the consumer of ``orders.events``."""
+
+    async def on_order_payment_requested(event: InboxEvent, uow: PaymentsUnitOfWork) -> None:
+        requested = _PaymentRequested.model_validate(event.data)
+        _checked_org(requested, event)
+        await use_cases.request_payment.apply(
+            uow,
+            RequestPaymentInput(
+                org_id=requested.org_id,
+                order_id=requested.order_id,
+                amount=Money(requested.amount.amount_minor, requested.amount.currency),
+                causation_id=_causation(event),
+            ),
+        )
+
+    async def on_order_cancel_requested(event: InboxEvent, uow: PaymentsUnitOfWork) -> None:
+        order = _Order.model_validate(event.data)
+        _checked_org(order, event)
+        await use_cases.cancel_payment.apply(
+            uow,
+            CancelPaymentInput(
+                org_id=order.org_id, order_id=order.order_id, causation_id=_causation(event)
+            ),
+        )
+
+    async def skip(_event: InboxEvent, _uow: PaymentsUnitOfWork) -> None:
+        return None
+
+    return {
+        **dict.fromkeys(SKIPPED, skip),
+        ORDER_PAYMENT_REQUESTED: on_order_payment_requested,
+        ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
+    }

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence of payments (SQLAlchemy Core, asyncpg)."""

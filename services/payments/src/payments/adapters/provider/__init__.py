@@ -1,0 +1,1 @@
+"""The external payment provider over HTTP, behind timeouts, retries and a circuit breaker."""

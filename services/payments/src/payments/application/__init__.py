@@ -1,0 +1,1 @@
+"""Payments' use cases and the ports they need (no framework imports)."""

@@ -1,0 +1,1 @@
+"""Payments' processes: api, consumer, worker, relay (one console script each)."""
