@@ -1,0 +1,82 @@
+"""The delivery log of one endpoint, newest first, filtered, a page at a time.
+
+Readable for a deleted endpoint too, until the retention purge removes its deliveries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from notifications.application.pagination import decode_cursor, encode_cursor
+from notifications.application.permissions import POLICY
+from notifications.application.ports import DeliveryFilter, UnitOfWorkFactory
+from notifications.domain.delivery import Delivery
+from notifications.domain.errors import EndpointNotFoundError
+from shared.auth.principal import Principal
+from shared.errors import FieldError, ValidationError
+
+__all__ = ["DeliveryPage", "ListWebhookDeliveries"]
+
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """One page; ``next_cursor`` is None on the last page."""
+
+    items: tuple[Delivery, ...]
+    next_cursor: str | None
+
+
+class ListWebhookDeliveries:
+    """Every member reads the delivery log of the org's endpoints."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self,
+        principal: Principal,
+        *,
+        org_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+        cursor: str | None = None,
+        limit: int = 20,
+        filters: DeliveryFilter | None = None,
+    ) -> DeliveryPage:
+        """Up to ``limit`` (1..100) deliveries after ``cursor``, each with its attempts."""
+        POLICY.require(principal, "webhooks.read", org_id=org_id, not_found=EndpointNotFoundError)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError("limit must be between 1 and 100.")
+        filters = filters or DeliveryFilter()
+        after, until = filters.created_after, filters.created_before
+        if after is not None and until is not None and after >= until:
+            raise ValidationError(
+                "created_after must be before created_before.",
+                errors=[FieldError("query.created_after", "after created_before", "value_error")],
+            )
+        bound = {
+            "endpoint_id": endpoint_id,
+            "status": filters.status,
+            "event_type": filters.event_type,
+            "created_after": filters.created_after,
+            "created_before": filters.created_before,
+        }
+        before = decode_cursor(cursor, bound)
+        async with self._uow() as uow:
+            endpoint = await uow.endpoints.get(
+                org_id=org_id, endpoint_id=endpoint_id, include_deleted=True
+            )
+            if endpoint is None:
+                raise EndpointNotFoundError()
+            rows = await uow.deliveries.list(
+                org_id=org_id,
+                endpoint_id=endpoint_id,
+                before=before,
+                limit=limit + 1,
+                filters=filters,
+            )
+        items = tuple(rows[:limit])
+        more = len(rows) > limit and items
+        return DeliveryPage(items, encode_cursor(items[-1].id, bound) if more else None)

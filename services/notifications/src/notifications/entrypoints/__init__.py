@@ -1,0 +1,1 @@
+"""Notifications' processes: api, consumer, worker, relay (one console script each)."""
