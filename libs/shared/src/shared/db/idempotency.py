@@ -15,9 +15,11 @@ A service adds :func:`idempotency_table` to its metadata, creates it in a migrat
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -25,14 +27,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    column,
     delete,
-    func,
-    insert,
-    select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from shared.clock import Clock, SystemClock
 from shared.idempotency import (
@@ -107,39 +109,38 @@ class SqlaIdempotencyRecords:
         self._clock = clock or SystemClock()
 
     async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
-        """See :meth:`shared.idempotency.IdempotencyRecords.claim`."""
-        locked = await self._session.scalar(
-            select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{scope}\x1f{key}", 0)))
-        )
-        if not locked:
-            raise IdempotencyInProgressError()
-        t = self._table
+        """See :meth:`shared.idempotency.IdempotencyRecords.claim` (one round trip)."""
         now = self._clock.now()
         row = (
             await self._session.execute(
-                select(t.c.fingerprint, t.c.status_code, t.c.response_body, t.c.expires_at).where(
-                    t.c.scope == scope, t.c.key == key
-                )
+                self._claim_sql,
+                {
+                    "lock": f"{scope}\x1f{key}",
+                    "scope": scope,
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "now": now,
+                    "expires": now + self._ttl,
+                },
             )
-        ).one_or_none()
-        if row is not None and row.expires_at > now:
-            if row.fingerprint != fingerprint:
-                raise IdempotencyKeyReusedError()
-            if row.status_code is None:  # claimed and committed without a response: a bug
-                raise IdempotencyInProgressError()
-            return IdempotentResponse(row.status_code, dict(row.response_body or {}))
-        if row is not None:  # expired: the key is free again
-            await self._session.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
-        await self._session.execute(
-            insert(t).values(
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                created_at=now,
-                expires_at=now + self._ttl,
-            )
-        )
-        return None
+        ).one()
+        if not row.locked:
+            raise IdempotencyInProgressError()
+        if row.inserted:
+            return None
+        if row.fingerprint is None:
+            # A twin committed its claim after this statement's snapshot was taken: it is
+            # (or just was) in flight; a retry sees its response.
+            raise IdempotencyInProgressError()
+        if row.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError()
+        if row.status_code is None:  # claimed and committed without a response: a bug
+            raise IdempotencyInProgressError()
+        return IdempotentResponse(row.status_code, dict(row.response_body or {}))
+
+    @property
+    def _claim_sql(self) -> TextualSelect:
+        return _claim_statement(self._table)
 
     async def complete(self, *, scope: str, key: str, response: IdempotentResponse) -> None:
         """See :meth:`shared.idempotency.IdempotencyRecords.complete`."""
@@ -151,6 +152,46 @@ class SqlaIdempotencyRecords:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise RuntimeError(f"idempotency key {key!r} in {scope!r} was not claimed")
+
+
+@lru_cache(maxsize=32)
+def _claim_statement(table: Table) -> TextualSelect:
+    """Lock the key, read a live record, insert the claim if there is none: one statement.
+
+    The advisory lock is taken first (``lock`` feeds ``ins``); a record whose TTL ran out is
+    replaced in place by the new claim (``ON CONFLICT ... WHERE expires_at <= now``).
+    """
+    name = ".".join(f'"{part}"' for part in (table.schema, table.name) if part)
+    return text(
+        f"""
+        WITH lock AS (
+            SELECT pg_try_advisory_xact_lock(hashtextextended(:lock, 0)) AS locked
+        ),
+        live AS (
+            SELECT fingerprint, status_code, response_body FROM {name}
+            WHERE scope = :scope AND key = :key AND expires_at > :now
+        ),
+        ins AS (
+            INSERT INTO {name} AS t (scope, key, fingerprint, created_at, expires_at)
+            SELECT :scope, :key, :fingerprint, :now, :expires FROM lock
+            WHERE lock.locked AND NOT EXISTS (SELECT 1 FROM live)
+            ON CONFLICT (scope, key) DO UPDATE SET
+                fingerprint = EXCLUDED.fingerprint, status_code = NULL, response_body = NULL,
+                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+            WHERE t.expires_at <= :now
+            RETURNING 1
+        )
+        SELECT lock.locked, (SELECT count(*) FROM ins) > 0 AS inserted,
+               live.fingerprint, live.status_code, live.response_body
+        FROM lock LEFT JOIN live ON true
+        """  # noqa: S608 - the table name comes from our metadata, values are bound
+    ).columns(
+        column("locked", Boolean),
+        column("inserted", Boolean),
+        column("fingerprint", String),
+        column("status_code", Integer),
+        column("response_body", JSONB),
+    )
 
 
 async def purge_idempotency_records(session: AsyncSession, table: Table, now: datetime) -> int:
