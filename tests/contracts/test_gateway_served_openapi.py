@@ -172,6 +172,15 @@ def test_every_public_operation_is_served(served: dict[str, Any]) -> None:
     assert len(_operations(served)) == 31
 
 
+def test_every_served_operation_declares_the_502_it_can_answer(served: dict[str, Any]) -> None:
+    """The proxy answers 502 dependency.failed when a service fails; every route forwards."""
+    bad_gateway = served["components"]["responses"]["BadGateway"]
+    assert set(bad_gateway["content"]) == {"application/problem+json"}
+    assert bad_gateway["description"].startswith("dependency.failed")
+    for key, op in _operations(served).items():
+        assert op["responses"].get("502") == {"$ref": "#/components/responses/BadGateway"}, key
+
+
 async def test_openapi_json_and_v1_openapi_json_are_the_same(
     settings: GatewaySettings, served: dict[str, Any]
 ) -> None:

@@ -273,13 +273,92 @@ def test_internal_contract_mirrors_the_public_api(service: str) -> None:
         assert _resolved(internal, op.get("requestBody")) == _resolved(
             gateway, twin.get("requestBody")
         )
-        gateway_only = {"429", "504"}  # rate limits and upstream timeouts exist only at the gateway
+        # Rate limits and upstream failures and timeouts exist only at the gateway.
+        gateway_only = {"429", "502", "504"}
         assert set(op["responses"]) == set(twin["responses"]) - gateway_only
         for status, response in op["responses"].items():
             if status.startswith("2"):
                 assert _resolved(internal, response) == _resolved(
                     gateway, twin["responses"][status]
                 )
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "op"), [p.values[2:] for p in ALL_OPS if p.values[0] == GATEWAY]
+)
+def test_every_gateway_operation_declares_the_upstream_failures(
+    path: str, method: str, op: dict[str, Any]
+) -> None:
+    """Every /v1 operation is forwarded, so it may meet a failing (502) or unreachable (503)
+    service; the 502 is the one reusable BadGateway problem."""
+    assert "503" in op["responses"]
+    assert op["responses"]["502"] == {"$ref": "#/components/responses/BadGateway"}
+
+
+# JSON Schema 2020-12's keywords and OpenAPI 3.1's additions. The gateway's validator
+# (jsonschema-rs) ignores any other keyword, as JSON Schema says: a misspelt or OpenAPI 3.0
+# keyword (`nullable`, `minLenght`) would silently go unenforced, so the contracts may use none.
+SCHEMA_KEYWORDS = frozenset(
+    {"$schema", "$id", "$ref", "$defs", "$anchor", "$dynamicRef", "$dynamicAnchor", "$comment"}
+    | {"$vocabulary", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas"}
+    | {"prefixItems", "items", "contains", "properties", "patternProperties", "propertyNames"}
+    | {"additionalProperties", "unevaluatedItems", "unevaluatedProperties", "type", "enum"}
+    | {"const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"}
+    | {"maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxContains"}
+    | {"minContains", "maxProperties", "minProperties", "required", "dependentRequired"}
+    | {"format", "contentEncoding", "contentMediaType", "contentSchema", "title", "description"}
+    | {"default", "deprecated", "readOnly", "writeOnly", "examples"}
+    | {"discriminator", "xml", "externalDocs", "example"}  # OpenAPI 3.1
+)
+_ONE = ("items", "additionalProperties", "not", "contains", "propertyNames", "if", "then", "else")
+_ONE_MORE = ("unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+
+
+def _schemas_in(node: Any, where: str) -> list[tuple[str, Any]]:
+    """Every schema of an OpenAPI document: its components and every ``schema`` value."""
+    if isinstance(node, list):
+        return [s for i, item in enumerate(node) for s in _schemas_in(item, f"{where}/{i}")]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    for key, value in node.items():
+        if key == "schema" or where.endswith("/components/schemas"):
+            found.append((f"{where}/{key}", value))
+        else:
+            found += _schemas_in(value, f"{where}/{key}")
+    return found
+
+
+def unknown_keywords(schema: Any, where: str) -> list[str]:
+    """``where/keyword`` for every keyword of ``schema`` (and its subschemas) JSON Schema lacks."""
+    if not isinstance(schema, dict):
+        return []
+    found = [f"{where}/{k}" for k in schema if k not in SCHEMA_KEYWORDS and not k.startswith("x-")]
+    subschemas = [(k, schema[k]) for k in (*_ONE, *_ONE_MORE) if k in schema]
+    subschemas += [(f"{k}/{i}", s) for k in _LISTS for i, s in enumerate(schema.get(k, []))]
+    subschemas += [(f"{k}/{n}", s) for k in _MAPS for n, s in schema.get(k, {}).items()]
+    for key, sub in subschemas:
+        found += unknown_keywords(sub, f"{where}/{key}")
+    return found
+
+
+@pytest.mark.parametrize("file", OPENAPI_FILES, ids=lambda f: f.name)
+def test_schemas_use_only_json_schema_keywords(file: Path) -> None:
+    doc = load(file)
+    found = [u for where, s in _schemas_in(doc, "#") for u in unknown_keywords(s, where)]
+    assert not found
+
+
+def test_the_keyword_check_finds_a_misspelt_keyword() -> None:
+    doc = {"components": {"schemas": {"A": {"properties": {"b": {"minLenght": 1}}}}}}
+    found = [u for where, s in _schemas_in(doc, "#") for u in unknown_keywords(s, where)]
+    assert found == ["#/components/schemas/A/properties/b/minLenght"]
+    op = {"parameters": [{"schema": {"type": "string", "nullable": True}}]}
+    assert [u for w, s in _schemas_in(op, "#") for u in unknown_keywords(s, w)] == [
+        "#/parameters/0/schema/nullable"
+    ]
 
 
 def test_gateway_keeps_identity_paths_and_documents_webhooks() -> None:

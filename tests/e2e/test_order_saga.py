@@ -29,9 +29,16 @@ def order_request(*lines: tuple[str, int]) -> PlaceOrderRequest:
 
 
 async def place(tenant: Tenant, request: PlaceOrderRequest, key: str | None = None) -> Order:
-    response = await place_order.asyncio_detailed(
-        client=tenant.client, body=request, idempotency_key=key or str(uuid.uuid4())
-    )
+    """Place an order as a careful client does: on 503/504 (outcome unknown) or 409 (its twin is
+    still in flight), retry with the same Idempotency-Key; the order exists once either way."""
+    key = key or str(uuid.uuid4())
+    for attempt in range(8):
+        response = await place_order.asyncio_detailed(
+            client=tenant.client, body=request, idempotency_key=key
+        )
+        if response.status_code not in (409, 503, 504):
+            break
+        await asyncio.sleep(0.2 * 2**attempt)
     return ok(response, 201)
 
 

@@ -152,6 +152,36 @@ async def test_the_body_must_be_there_be_json_and_fit_the_schema() -> None:
     assert wrong == {("body.price", "object_type")}
 
 
+async def test_numbers_are_bounded_where_they_are_parsed() -> None:
+    def product(amount: str) -> bytes:
+        return (
+            b'{"sku": "SKU-1", "name": "W", "price": {"currency": "EUR", "amount_minor": '
+            + amount.encode()
+            + b"}}"
+        )
+
+    for amount in ("9223372036854775808", "-9223372036854775809", "1" * 5000, "1e999"):
+        found = await problems("createProduct", headers=KEY, body=product(amount))
+        assert found == {("body", "number_range")}, amount
+    valid = await validate("createProduct", headers=KEY, body=product("1999"))
+    assert valid.body["price"]["amount_minor"] == 1999
+    for limit in ("9223372036854775808", "1" * 5000):  # int() of 5000 digits would raise
+        assert await problems("listProducts", query=f"limit={limit}") == {
+            ("query.limit", "int_parsing")
+        }
+
+
+async def test_a_body_that_cannot_be_forwarded_as_utf8_is_refused() -> None:
+    found = await problems(
+        "cancelOrder", path_params={"order_id": _uuid()}, body=b'{"note": "\\ud800"}'
+    )
+    assert found == {("body", "json_invalid")}
+    paired = await validate(
+        "cancelOrder", path_params={"order_id": _uuid()}, body=b'{"note": "\\ud83d\\ude00"}'
+    )
+    assert paired.body_bytes() == '{"note":"\U0001f600"}'.encode()
+
+
 async def test_an_untyped_body_is_read_as_json_like_fastapi_does() -> None:
     valid = await validate("createProduct", headers=KEY, body=json.dumps(PRODUCT).encode())
     assert valid.body == PRODUCT

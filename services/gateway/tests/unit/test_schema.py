@@ -2,13 +2,14 @@
 
 For every request body and every parameter of the contract, a valid instance is built from the
 schema and mutated at every position (wrong types, boundaries, bad formats, missing and extra
-keys, duplicates); each candidate must be accepted by the gateway exactly when `jsonschema`
-(Draft 2020-12, formats asserted) accepts it. Then the gateway-specific points: ECMA ``$``,
-fail-closed compilation, messages that never echo the input.
+keys, duplicates); each candidate must be accepted by the gateway (jsonschema-rs) exactly when
+`jsonschema` (Draft 2020-12, formats asserted) accepts it. Then the gateway-specific points:
+ECMA ``$``, fail-closed compilation, messages that never echo the input.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -241,18 +242,89 @@ def test_errors_locate_every_problem_and_never_echo_the_input() -> None:
 @pytest.mark.parametrize(
     "schema",
     [
-        {"type": "string", "multipleOf": 2},
-        {"type": "string", "format": "hostname"},
-        {"type": "object", "patternProperties": {"a": {}}},
-        {"$ref": "https://example.com/schema.json"},
+        {"type": "string", "format": "hostnames"},  # an unknown format is refused, not ignored
+        {"type": "integer", "format": "int32"},  # nothing checks int32 ranges: refused
+        {"$ref": "https://example.com/schema.json"},  # nothing is fetched
         {"$ref": "#/components/schemas/Missing"},
+        {"$ref": "#/components/schemas/Broken"},  # the target is compiled too
         {"type": "strings"},
+        {"type": "string", "minLength": "3"},
         {"type": "string", "pattern": "("},
+        {"type": "string", "pattern": "^(?!admin)"},  # look-around needs backtracking: refused
     ],
 )
-def test_what_is_not_implemented_fails_to_compile(schema: dict[str, Any]) -> None:
+def test_what_cannot_be_enforced_fails_to_compile(schema: dict[str, Any]) -> None:
     with pytest.raises(SchemaCompileError):
-        compile_schema(schema, {"schemas": {}})
+        compile_schema(schema, {"schemas": {"Broken": {"type": "string", "format": "nope"}}})
+
+
+def test_a_contract_the_library_refuses_stops_the_gateway() -> None:
+    document = json.loads(json.dumps(contract().document))
+    document["components"]["schemas"]["Sku"]["pattern"] = "^(?<=x)"
+    with pytest.raises(SchemaCompileError):
+        Contract(document)
+
+
+def test_keywords_the_old_engine_lacked_are_enforced() -> None:
+    even = compile_schema({"type": "integer", "multipleOf": 2}, {})
+    assert even.is_valid(4)
+    [error] = even.errors(3, ("query", "n"))
+    assert (error.path, error.type, error.message) == (
+        "query.n",
+        "multiple_of",
+        "Input should be a multiple of 2",
+    )
+    keyed = compile_schema({"type": "object", "patternProperties": {"^x-": {"type": "string"}}}, {})
+    assert keyed.is_valid({"x-a": "b", "other": 1})
+    assert {(e.path, e.type) for e in keyed.errors({"x-a": 1})} == {("x-a", "string_type")}
+
+
+def test_unions_name_the_branch_the_value_was_meant_for() -> None:
+    line = compile_schema(
+        _resolve({"$ref": "#/components/schemas/OrderLine"}), contract().components
+    )
+    valid = {"sku": "A", "quantity": 1, "product_id": None, "unit_price": None, "line_total": None}
+    assert line.is_valid(valid)
+    price = {"amount_minor": -1, "currency": "EUR"}
+    errors = line.errors({**valid, "unit_price": price, "line_total": 5}, ("body",))
+    assert {(e.path, e.type) for e in errors} == {
+        ("body.unit_price.amount_minor", "greater_than_equal"),  # meant the Money branch
+        ("body.line_total", "union"),  # a number: neither Money nor null
+    }
+    nullable = compile_schema({"type": ["string", "null"], "format": "uuid"}, {})
+    [error] = nullable.errors(5, ("query", "id"))
+    assert (error.type, error.message) == ("string_type", "Input should be of type string or null")
+
+
+def test_email_is_deliberately_loose() -> None:
+    email = compile_schema({"type": "string", "format": "email"}, {})
+    assert email.is_valid("élise@exämple.com")  # identity, which owns users, checks properly
+    assert not email.is_valid("elise")
+
+
+def test_no_message_quotes_the_input() -> None:
+    secret = "hunter2"
+    schemas = [
+        {"type": "integer"},
+        {"enum": ["a", "b"]},
+        {"const": "a"},
+        {"not": {"type": "string"}},
+        {"type": "string", "maxLength": 3},
+        {"type": "string", "pattern": "^[0-9]+$"},
+        {"type": "string", "format": "uuid"},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "uri"},
+        {"type": "array", "items": {"type": "integer"}},
+        {"type": "array", "uniqueItems": True},
+        {"type": "object", "propertyNames": {"maxLength": 1}},
+        {"anyOf": [{"type": "string", "maxLength": 1}, {"type": "string", "pattern": "^x$"}]},
+        {"oneOf": [{"type": "string"}, {"minLength": 1}]},
+        False,
+    ]
+    for schema in schemas:
+        for value in (secret, [secret, secret], {secret: secret}):
+            for error in compile_schema(schema, {}).errors(value, ("body",)):
+                assert secret not in error.message, (schema, error)
 
 
 def test_the_whole_contract_compiles() -> None:

@@ -14,8 +14,7 @@ from gateway.adapters.openapi._contract import (
 )
 from gateway.adapters.openapi._document import find_validator, served_document
 from gateway.adapters.openapi._request import RequestValidator, ValidRequest
-from gateway.adapters.openapi._schema import SchemaValidator, compile_schema
-from gateway.adapters.openapi._values import SchemaCompileError
+from gateway.adapters.openapi._schema import SchemaCompileError, SchemaValidator, compile_schema
 
 __all__ = [
     "Body",

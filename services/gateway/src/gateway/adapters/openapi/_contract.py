@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from gateway.adapters.openapi._schema import SchemaValidator, compile_schema
-from gateway.adapters.openapi._values import SchemaCompileError
+from gateway.adapters.openapi._schema import SchemaCompileError, SchemaValidator, compile_schema
 
 __all__ = ["Body", "Contract", "Operation", "Parameter", "find_contract"]
 

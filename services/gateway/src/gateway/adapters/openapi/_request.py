@@ -8,12 +8,15 @@ query parameter sent twice is refused rather than guessed at, so the gateway and
 can never read different values from one request. The body must be JSON (``application/json``
 or absent content type, as FastAPI reads it); it is forwarded re-serialized from what was
 validated, so no parser difference between the gateway and the service can smuggle a value
-past validation (duplicate keys, encodings, ``NaN``).
+past validation (duplicate keys, encodings, ``NaN``). Numbers are bounded where they are
+parsed: an integer must fit in 64 signed bits (what the services store, and what the
+contract's ``int64`` format asserts) and a number must be finite, in the body and in parameters.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,12 +29,33 @@ from shared.errors import FieldError, ValidationError
 
 __all__ = ["RequestValidator", "ValidRequest"]
 
+_INT64 = range(-(2**63), 2**63)
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?", re.ASCII)
 _BOOLEANS = {"true": True, "false": False}
+
+
+class _OutOfRangeError(ValueError):
+    """A JSON number the gateway does not accept: an integer beyond int64, or not finite."""
+
+
+def _int64(text: str) -> int:
+    value = int(text) if len(text) <= 20 else None  # a sign and 19 digits hold every int64
+    if value is None or value not in _INT64:
+        raise _OutOfRangeError(text)
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRangeError(text)
+    return value
+
+
 _PARSERS: dict[str, tuple[re.Pattern[str], Callable[[str], Any], tuple[str, str]]] = {
-    "integer": (_INTEGER, int, ("Input should be a valid integer", "int_parsing")),
-    "number": (_NUMBER, float, ("Input should be a valid number", "float_parsing")),
+    "integer": (_INTEGER, _int64, ("Input should be a valid 64-bit integer", "int_parsing")),
+    "number": (_NUMBER, _finite, ("Input should be a valid finite number", "float_parsing")),
     "boolean": (
         re.compile("true|false"),
         _BOOLEANS.__getitem__,
@@ -126,23 +150,32 @@ class RequestValidator:
             if self.body.required:
                 errors.append(FieldError.from_loc(("body",), "Field required", "missing"))
             return None, False
-        if not _is_json(request.headers.get("content-type")):
-            errors.append(
-                FieldError.from_loc(("body",), "The body must be application/json", "content_type")
-            )
-            return None, False
-        try:
-            value = json.loads(raw, parse_constant=_no_constants)
-        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError alike
-            errors.append(
-                FieldError.from_loc(("body",), "The body is not valid JSON", "json_invalid")
-            )
-            return None, False
-        if _depth(value) > MAX_DEPTH:
-            errors.append(FieldError.from_loc(("body",), "The body is nested too deeply", "depth"))
+        if _is_json(request.headers.get("content-type")):
+            value, problem = _parse(raw)
+        else:
+            value, problem = None, ("The body must be application/json", "content_type")
+        if problem is not None:
+            errors.append(FieldError.from_loc(("body",), *problem))
             return None, False
         errors.extend(self.body.validator.errors(value, ("body",)))
         return value, True
+
+
+def _parse(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
+    """The body as JSON that re-serializes exactly, or why it is refused."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constants, parse_int=_int64, parse_float=_finite)
+    except _OutOfRangeError:
+        return None, ("A number in the body is out of range", "number_range")
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError alike
+        return None, ("The body is not valid JSON", "json_invalid")
+    if _depth(value) > MAX_DEPTH:
+        return None, ("The body is nested too deeply", "depth")
+    try:  # a lone surrogate escape ("\\ud800") parses but cannot be forwarded as UTF-8
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return None, ("The body is not valid JSON", "json_invalid")
+    return value, None
 
 
 def _raw_values(request: Request, param: Parameter) -> list[str]:
@@ -176,7 +209,10 @@ def _scalar(kind: str, text: str) -> tuple[Any, tuple[str, str] | None]:
         return text, None
     pattern, convert, problem = parse
     if pattern.fullmatch(text):
-        return convert(text), None
+        try:
+            return convert(text), None
+        except _OutOfRangeError:
+            pass
     return text, problem
 
 
