@@ -6,10 +6,19 @@ the algorithm needs; the signature; then ``iss``, ``aud``, ``exp``, ``nbf`` and 
 small, bounded clock skew; then the claims Ordo needs (``sub``, ``org_id``, ``roles``, ``jti``).
 Any failure is an :class:`~shared.errors.UnauthenticatedError` whose message says nothing about
 which check failed beyond "expired" versus "invalid".
+
+A token that passed is remembered (bounded LRU, exact token string) until its own ``exp``: a
+client sends the same token with every request for minutes, and the signature check is the
+largest CPU cost of an authenticated request. The cache holds only verified tokens, so a
+forged or altered one is always fully checked; a key dropped from the JWKS stops being trusted
+for new tokens at once, and for remembered ones at their ``exp`` (identity drops a key only
+after the tokens it signed have expired).
 """
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Collection
 from typing import Any
@@ -20,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from shared.auth._keys import ALLOWED_ALGORITHMS, KeySource
 from shared.auth.principal import Principal, Role
+from shared.caching import LocalTTLCache
 from shared.errors import UnauthenticatedError
 
 __all__ = [
@@ -60,6 +70,7 @@ class TokenVerifier:
         audience: the accepted ``aud`` value(s); the token must name one of them.
         leeway_s: tolerated clock skew, at most :data:`MAX_LEEWAY_S`.
         algorithms: the allowlist, a subset of EdDSA and ES256.
+        cache_size: how many verified tokens to remember until they expire (0: none).
     """
 
     def __init__(
@@ -70,6 +81,7 @@ class TokenVerifier:
         audience: str | Collection[str],
         leeway_s: float = 30.0,
         algorithms: Collection[str] = ("EdDSA",),
+        cache_size: int = 4096,
     ) -> None:
         unknown = set(algorithms) - set(ALLOWED_ALGORITHMS)
         if unknown or not algorithms:
@@ -81,6 +93,7 @@ class TokenVerifier:
         self._audience = [audience] if isinstance(audience, str) else list(audience)
         self._leeway_s = leeway_s
         self._algorithms = frozenset(algorithms)
+        self._verified = LocalTTLCache(cache_size, timer=time.time) if cache_size > 0 else None
 
     async def verify(self, token: str) -> Principal:
         """Return the principal of a valid ``token``.
@@ -97,6 +110,19 @@ class TokenVerifier:
         """Return the verified claims of ``token``; see :meth:`verify` for errors."""
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError()
+        remembered = self._verified.get(token) if self._verified is not None else None
+        if remembered is not None:
+            claims: dict[str, Any] = json.loads(remembered)
+            return claims
+        claims = await self._verify_signature_and_claims(token)
+        if self._verified is not None:
+            # Until exp exactly: past it, the full check applies the leeway and says "expired".
+            self._verified.set(
+                token, json.dumps(claims).encode(), float(claims["exp"]) - time.time()
+            )
+        return claims
+
+    async def _verify_signature_and_claims(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
