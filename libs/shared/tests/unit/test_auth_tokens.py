@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -278,3 +279,62 @@ async def test_jwks_outage_serves_cached_keys_and_503s_without_any() -> None:
         cold = JwksKeySource(http_jwks("http://identity/jwks", client), monotonic=clock)
         with pytest.raises(DependencyUnavailableError):
             await TokenVerifier(cold, issuer=ISS, audience=AUD).verify(issuer.token())
+
+
+# -- the verified-token cache ------------------------------------------------------------------
+
+
+class CountingKeys(StaticKeySource):
+    """Counts key lookups: one per full verification."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__(jwks)
+        self.lookups = 0
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        self.lookups += 1
+        return await super().get(kid)
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(issuer: Issuer) -> None:
+    keys = CountingKeys({"keys": [issuer.jwk]})
+    verifier = TokenVerifier(keys, issuer=ISS, audience=AUD)
+    token = issuer.token()
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first
+    assert keys.lookups == 1  # the second call did not check the signature again
+
+
+async def test_a_tampered_copy_of_a_remembered_token_is_still_refused(issuer: Issuer) -> None:
+    verifier = issuer.verifier()
+    token = issuer.token()
+    await verifier.verify(token)
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["roles"] = ["owner"]
+    tampered = ".".join([header, b64(json.dumps(claims).encode()), signature])
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(tampered)
+
+
+async def test_a_remembered_token_is_checked_again_after_its_exp(issuer: Issuer) -> None:
+    keys = CountingKeys({"keys": [issuer.jwk]})
+    verifier = TokenVerifier(keys, issuer=ISS, audience=AUD, leeway_s=0)
+    token = issuer.token(exp=int(time.time()) + 1)
+    await verifier.verify(token)
+    deadline = time.monotonic() + 5
+    while time.time() < json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["exp"]:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    with pytest.raises(TokenExpiredError):
+        await verifier.verify(token)
+    assert keys.lookups == 2
+
+
+async def test_the_cache_can_be_turned_off(issuer: Issuer) -> None:
+    keys = CountingKeys({"keys": [issuer.jwk]})
+    verifier = TokenVerifier(keys, issuer=ISS, audience=AUD, cache_size=0)
+    token = issuer.token()
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert keys.lookups == 2
