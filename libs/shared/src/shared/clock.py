@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FrozenClock", "SystemClock"]
+__all__ = ["Clock", "FrozenClock", "SystemClock", "rfc3339"]
 
 
 @runtime_checkable
@@ -27,6 +27,11 @@ class SystemClock:
     def now(self) -> datetime:
         """Return ``datetime.now(UTC)``."""
         return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` (aware) as RFC 3339 in UTC with a ``Z``, as every Ordo contract writes time."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.clock import Clock, FrozenClock, SystemClock
+from shared.clock import Clock, FrozenClock, SystemClock, rfc3339
 
 
 def test_system_clock_is_aware_utc_and_current() -> None:
@@ -52,3 +52,11 @@ def test_frozen_clock_rejects_naive_datetimes_and_going_back_by_advance() -> Non
         clock.set(datetime(2026, 1, 1))  # noqa: DTZ001
     with pytest.raises(ValueError, match="only moves forward"):
         clock.advance(-1)
+
+
+def test_rfc3339_writes_utc_with_a_z() -> None:
+    moment = datetime(2026, 11, 26, 12, 0, 0, 250000, tzinfo=UTC)
+    assert rfc3339(moment) == "2026-11-26T12:00:00.250000Z"
+    plus_two = moment.astimezone(timezone(timedelta(hours=2)))
+    assert rfc3339(plus_two) == "2026-11-26T12:00:00.250000Z"
+    assert rfc3339(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00Z"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.testing.asyncapi import EventContract
+from shared.testing.asyncapi import EventContract, resolved_schema
 
 ASYNCAPI = Path(__file__).resolve().parents[4] / "contracts" / "asyncapi"
 
@@ -55,3 +55,19 @@ def test_violations_are_named(contract: EventContract, mutate, needle: str) -> N
 def test_an_unknown_type_fails(contract: EventContract) -> None:
     with pytest.raises(AssertionError, match="no message"):
         contract.validate("ordo.nope.v1", None, {})
+
+
+def test_any_schema_of_a_contract_resolves_with_its_refs_inlined() -> None:
+    gateway = ASYNCAPI.parent / "openapi" / "gateway.v1.yaml"
+    schema = resolved_schema(gateway, "components", "schemas", "WebhookMessage")
+    assert schema["type"] == "object"
+    assert "$ref" not in str(schema)
+    placed = resolved_schema(
+        ASYNCAPI / "orders.yaml", "components", "messages", "OrderPlaced", "payload"
+    )
+    assert (
+        placed
+        == EventContract.load(ASYNCAPI / "orders.yaml")
+        .messages["ordo.orders.order.placed.v1"]
+        .payload
+    )

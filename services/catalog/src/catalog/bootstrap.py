@@ -14,12 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.metadata import version
-from typing import Any
 from uuid import UUID
 
 import httpx
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +40,7 @@ from catalog.application.use_cases.list_stock_levels import ListStockLevels
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
-from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
+from shared.auth import AuthSettings, KeySource, jwks_verifier
 from shared.auth.dependencies import BearerAuth
 from shared.caching import (
     CacheInvalidationListener,
@@ -54,16 +52,16 @@ from shared.caching import (
 )
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import Closer, create_app
 from shared.ids import new_id
-from shared.inbox import IdempotentConsumer, RedeliveryPolicy
-from shared.inbox.process import ConsumerProcess
-from shared.messaging import KafkaProbe
+from shared.inbox import RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
 from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
+    "AuthSettings",
     "CacheSettings",
     "CatalogSettings",
     "ConsumerProcess",
@@ -77,16 +75,6 @@ __all__ = [
 
 ORDERS_TOPIC = "orders.events"
 CONSUMER_GROUP = "catalog"
-
-
-class AuthSettings(BaseModel):
-    """Where identity's JWKS is and which tokens to accept (catalog verifies every token)."""
-
-    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
-    jwks_timeout_s: float = Field(default=2.0, gt=0)
-    issuer: str = "https://identity.ordo.local"
-    audience: str = "ordo-api"
-    leeway_s: float = Field(default=30.0, ge=0, le=60)
 
 
 class CacheSettings(BaseModel):
@@ -227,15 +215,7 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
             )
     use_cases = build_use_cases(create_session_factory(engine), doorbell, caches)
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    source = keys or JwksKeySource(
-        http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
-    )
-    verifier = TokenVerifier(
-        source,
-        issuer=settings.auth.issuer,
-        audience=settings.auth.audience,
-        leeway_s=settings.auth.leeway_s,
-    )
+    verifier = jwks_verifier(settings.auth, http, keys=keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -275,47 +255,25 @@ def build_consumer(
     doorbell = PgNotifyDoorbell(
         settings.database, outbox_table, application_name="catalog-consumer-doorbell"
     )
+    closers: list[Closer] = [doorbell.close]
     # Reservations change stock: invalidate the shared (Redis) entries after each commit; the
     # API instances' in-process entries go on the events the consumer's outbox rows become.
     caches: CatalogCaches | None = None
-    redis: Redis | None = None
     if settings.cache.enabled:
         caches, redis = build_caches(settings.cache, settings.redis, local=False)
+        closers.append(redis.aclose)
     after_commit = caches.after_commit if caches is not None else None
     uow = unit_of_work_factory(create_session_factory(engine), doorbell, after_commit)
-    use_cases = bootstrap(uow=uow)
-    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
-    handlers: dict[str, Any] = build_handlers(use_cases)
-    consumer = IdempotentConsumer(
-        broker,
-        topic=settings.orders_topic,
-        group=settings.consumer_group,
-        handlers=handlers,
-        kafka=settings.kafka,
-        unit_of_work=uow,
-        policy=policy,
-    )
-    kafka = KafkaProbe(settings.kafka)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kafka.close()
-            await doorbell.close()
-            if redis is not None:
-                await redis.aclose()
-
-    health = create_app(
-        title="Ordo catalog consumer",
+    return build_consumer_process(
+        settings,
         version=version("ordo-catalog"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
-        lifespan=lifespan,
-        readiness_timeout_s=settings.readiness_timeout_s,
+        engine=engine,
+        unit_of_work=uow,
+        group=settings.consumer_group,
+        topics={settings.orders_topic: build_handlers(bootstrap(uow=uow))},
+        policy=policy,
+        closers=closers,
     )
-    return ConsumerProcess(broker, [consumer], health, engine, settings.kafka.bootstrap_servers)
 
 
 def build_relay(settings: CatalogSettings) -> tuple[OutboxRelay, FastAPI]:

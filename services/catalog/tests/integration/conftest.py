@@ -2,69 +2,41 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 import pytest
-from alembic import command
-from alembic.config import Config
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.application.facade import CatalogUseCases
 from catalog.bootstrap import AuthSettings, CacheSettings, CatalogSettings, build_use_cases
-from shared.auth import StaticKeySource
 from shared.auth.principal import Principal, Role
 from shared.db import create_engine, create_session_factory
 from shared.inbox.testing import publish_records
 from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings
 from shared.testing import Endpoints
-from shared.testing.plugin import create_database, database_settings, drop_database
+from shared.testing.migrations import Alembic
+from shared.testing.plugin import temporary_database
+from shared.testing.tokens import TokenIssuer
 
 SERVICE = Path(__file__).resolve().parents[2]
+ALEMBIC = Alembic(SERVICE)
 ISS, AUD, KID = "https://identity.test", "ordo-test", "test-key"
 
 
-class Tokens:
+class Tokens(TokenIssuer):
     """Signs access tokens the way identity does, for one test key."""
 
     def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
-        jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(self.private.public_key()))
-        jwk.update(kid=KID, alg="EdDSA", use="sig")
-        self.keys = StaticKeySource({"keys": [jwk]})
+        super().__init__(issuer=ISS, audience=AUD, kid=KID)
 
     def headers(self, org_id: uuid.UUID, role: str = "member") -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "sub": str(uuid.uuid4()),
-            "org_id": str(org_id),
-            "roles": [role],
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "iss": ISS,
-            "aud": AUD,
-            "jti": str(uuid.uuid4()),
-        }
-        token = jwt.encode(
-            claims, self.private, algorithm="EdDSA", headers={"kid": KID, "typ": "at+jwt"}
-        )
-        return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+        """Authorization (and a fresh Idempotency-Key) for a caller of ``org_id``."""
+        return self.bearer(org_id, role) | {"Idempotency-Key": str(uuid.uuid4())}
 
 
 def redis_settings(endpoints: Endpoints) -> RedisSettings:
@@ -93,24 +65,6 @@ def app_settings(
     )
 
 
-def alembic_config(connection: Connection) -> Config:
-    """Alembic's config for catalog, running on ``connection``."""
-    config = Config(str(SERVICE / "alembic.ini"))
-    config.set_main_option("script_location", str(SERVICE / "migrations"))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def run_alembic(database: DatabaseSettings, step: Callable[[Config], Any]) -> None:
-    """Run an Alembic command on ``database`` through a connection of ours."""
-    engine = create_async_engine(database.url())
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: step(alembic_config(sync)))
-    finally:
-        await engine.dispose()
-
-
 def principal_of(org_id: uuid.UUID, role: Role = Role.MEMBER) -> Principal:
     """A caller in ``org_id`` with ``role``."""
     return Principal(user_id=uuid.uuid4(), org_id=org_id, roles=frozenset({role}))
@@ -134,16 +88,14 @@ async def catalog_database(ordo_endpoints: Endpoints) -> AsyncIterator[DatabaseS
     ``alembic_version``, so two services migrated into one database would see each other's
     revision as their own head (in production each service owns its database anyway).
     """
-    name = f"ordo_catalog_test_{uuid.uuid4().hex[:12]}"
-    await create_database(ordo_endpoints.postgres_admin_dsn, name)
-    yield database_settings(ordo_endpoints.postgres_admin_dsn, name)
-    await drop_database(ordo_endpoints.postgres_admin_dsn, name)
+    async with temporary_database(ordo_endpoints, "ordo_catalog_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
 async def migrated(catalog_database: DatabaseSettings) -> DatabaseSettings:
     """The worker's catalog database at catalog's head revision."""
-    await run_alembic(catalog_database, lambda cfg: command.upgrade(cfg, "head"))
+    await ALEMBIC.upgrade_head(catalog_database)
     return catalog_database
 
 

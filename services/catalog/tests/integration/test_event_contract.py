@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +16,7 @@ from catalog.application.use_cases.create_product import CreateProductInput
 from catalog.application.use_cases.release_reservation import ReleaseReservationInput
 from catalog.application.use_cases.reserve_for_order import ReserveForOrderInput
 from catalog.domain.model import Money, RequestedLine
+from shared.testing.asyncapi import EventContract
 
 from .conftest import principal_of
 
@@ -27,34 +25,11 @@ pytestmark = pytest.mark.integration
 ASYNCAPI = Path(__file__).resolve().parents[4] / "contracts" / "asyncapi"
 
 
-def resolve(node: Any, document: dict[str, Any], base: Path) -> Any:
-    """Inline ``$ref``s, local and to sibling files, so jsonschema sees plain JSON Schema."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            file, _, pointer = node["$ref"].partition("#")
-            if file:
-                base = (base.parent / file).resolve()
-                document = yaml.safe_load(base.read_text())
-            target: Any = document
-            for part in pointer.strip("/").split("/"):
-                target = target[part]
-            return resolve(target, document, base)
-        return {k: resolve(v, document, base) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve(v, document, base) for v in node]
-    return node
-
-
 async def test_every_catalog_event_matches_the_contract(
     catalog: CatalogUseCases, engine: AsyncEngine, org_id: uuid.UUID
 ) -> None:
-    path = ASYNCAPI / "catalog.yaml"
-    contract = yaml.safe_load(path.read_text())
-    schemas = {
-        message["x-ce-type"]: resolve(message["payload"], contract, path)
-        for message in contract["components"]["messages"].values()
-    }
-    assert set(schemas) == set(EVENT_TYPES.values())
+    contract = EventContract.load(ASYNCAPI / "catalog.yaml")
+    assert set(contract.messages) == set(EVENT_TYPES.values())
 
     writer = principal_of(org_id)
     product = await catalog.create_product(
@@ -86,7 +61,7 @@ async def test_every_catalog_event_matches_the_contract(
         ).all()
     seen = set()
     for ce_type, payload, headers in rows:
-        jsonschema.validate(payload, schemas[ce_type])
+        contract.validate(ce_type, headers, payload)
         assert headers["ce_source"] == "/ordo/catalog"
         seen.add(ce_type)
     assert seen == set(EVENT_TYPES.values())

@@ -4,45 +4,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from identity.bootstrap import IdentitySettings, PasswordSettings, build_app
 from shared.settings import DatabaseSettings
+from shared.testing.migrations import Alembic
 
 SERVICE = Path(__file__).resolve().parents[2]
-
-
-def alembic_config(connection: Connection) -> Config:
-    config = Config(str(SERVICE / "alembic.ini"))
-    config.set_main_option("script_location", str(SERVICE / "migrations"))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def run_alembic(database: DatabaseSettings, step: Callable[[Config], Any]) -> None:
-    """Run an Alembic command on ``database`` through a connection of ours."""
-    engine = create_async_engine(database.url())
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: step(alembic_config(sync)))
-    finally:
-        await engine.dispose()
+ALEMBIC = Alembic(SERVICE)
 
 
 @pytest.fixture(scope="session")
 async def migrated(ordo_database: DatabaseSettings) -> DatabaseSettings:
     """The worker's database at identity's head revision."""
-    await run_alembic(ordo_database, lambda cfg: command.upgrade(cfg, "head"))
+    await ALEMBIC.upgrade_head(ordo_database)
     return ordo_database
 
 

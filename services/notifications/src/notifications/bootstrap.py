@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
@@ -24,7 +23,6 @@ from uuid import UUID
 import httpx
 import structlog
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifications.adapters.http.routes import build_router
@@ -34,12 +32,10 @@ from notifications.adapters.messaging.handlers import (
     build_order_handlers,
     build_payment_handlers,
 )
-from notifications.adapters.persistence.tables import deliveries as deliveries_table
 from notifications.adapters.persistence.tables import outbox as outbox_table
 from notifications.adapters.persistence.unit_of_work import NotificationsUnitOfWork
 from notifications.adapters.webhooks.sender import HttpxWebhookSender
 from notifications.adapters.worker.dispatcher import DeliveryWorker, WorkerConfig
-from notifications.adapters.worker.listener import PgListener
 from notifications.application.facade import NotificationsUseCases
 from notifications.application.ports import (
     EndpointPresenter,
@@ -63,21 +59,20 @@ from notifications.settings import (
     NotificationsSettings,
     WebhookSettings,
 )
-from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
+from shared.auth import KeySource, jwks_verifier
 from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import closing_lifespan, create_app
 from shared.ids import new_id
-from shared.inbox import IdempotentConsumer, RedeliveryPolicy
-from shared.inbox.process import ConsumerProcess
-from shared.messaging import KafkaProbe
+from shared.inbox import RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.observability.metrics import Metrics
 from shared.outbox import (
     Doorbell,
     Outbox,
-    OutboxNames,
     OutboxRelay,
+    PgListener,
     PgNotifyDoorbell,
     RelayWakeup,
 )
@@ -143,10 +138,30 @@ def unit_of_work_factory(
     return partial(NotificationsUnitOfWork, sessions, outbox, doorbell, deliveries_doorbell)
 
 
+# The channel keeps the name it had when derived from the deliveries table's name, so consumers
+# and workers of different releases still hear each other during a rolling deploy.
+DELIVERIES_CHANNEL = "ordo_outbox_public_webhook_deliveries"
+
+
 def deliveries_doorbell(settings: NotificationsSettings, application_name: str) -> PgNotifyDoorbell:
     """The doorbell the consumer rings after scheduling deliveries (the worker LISTENs)."""
     return PgNotifyDoorbell(
-        settings.database, deliveries_table.name, application_name=application_name
+        settings.database, channel=DELIVERIES_CHANNEL, application_name=application_name
+    )
+
+
+def deliveries_listener(settings: NotificationsSettings, wakeup: RelayWakeup) -> PgListener:
+    """The worker's LISTEN for :func:`deliveries_doorbell`, ringing ``wakeup``; the idle
+    connection is probed every 30 s, reconnections back off from 0.4 s to 30 s."""
+    return PgListener(
+        settings.database,
+        DELIVERIES_CHANNEL,
+        wakeup.ring,
+        application_name="notifications-worker-listen",
+        probe_interval_s=30.0,
+        timeout_s=5.0,
+        backoff_initial_s=0.4,
+        backoff_max_s=30.0,
     )
 
 
@@ -189,20 +204,6 @@ class _NoSender:
         raise RuntimeError("this process does not send webhooks")
 
 
-def _verifier(
-    settings: NotificationsSettings, http: httpx.AsyncClient, keys: KeySource | None
-) -> TokenVerifier:
-    source = keys or JwksKeySource(
-        http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
-    )
-    return TokenVerifier(
-        source,
-        issuer=settings.auth.issuer,
-        audience=settings.auth.audience,
-        leeway_s=settings.auth.leeway_s,
-    )
-
-
 def build_app(settings: NotificationsSettings, *, keys: KeySource | None = None) -> FastAPI:
     """Wire notifications' HTTP app (contracts/openapi/notifications.yaml).
 
@@ -211,22 +212,13 @@ def build_app(settings: NotificationsSettings, *, keys: KeySource | None = None)
     engine = create_engine(settings.database, application_name=settings.service_name)
     use_cases = build_use_cases(settings, create_session_factory(engine), sender=_NoSender())
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    verifier = _verifier(settings, http, keys)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await http.aclose()
-            await engine.dispose()
-
+    verifier = jwks_verifier(settings.auth, http, keys=keys)
     return create_app(
         title="Ordo notifications",
         version=version("ordo-notifications"),
         settings=settings,
         readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=lifespan,
+        lifespan=closing_lifespan(http.aclose, engine.dispose),
         routers=[build_router(use_cases, BearerAuth(verifier))],
         readiness_timeout_s=settings.readiness_timeout_s,
     )
@@ -246,41 +238,19 @@ def build_consumer(
         endpoint_rules=settings.endpoint_rules(),
         delivery_rules=settings.delivery.rules(),
     )
-    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
-    consumers = [
-        IdempotentConsumer(
-            broker,
-            topic=topic,
-            group=settings.consumer_group,
-            handlers=handlers,
-            kafka=settings.kafka,
-            unit_of_work=uow,
-            policy=policy,
-        )
-        for topic, handlers in (
-            (settings.orders_topic, build_order_handlers(use_cases)),
-            (settings.payments_topic, build_payment_handlers(use_cases)),
-        )
-    ]
-    kafka = KafkaProbe(settings.kafka)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kafka.close()
-            await bell.close()
-
-    health = create_app(
-        title="Ordo notifications consumer",
+    return build_consumer_process(
+        settings,
         version=version("ordo-notifications"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
-        lifespan=lifespan,
-        readiness_timeout_s=settings.readiness_timeout_s,
+        engine=engine,
+        unit_of_work=uow,
+        group=settings.consumer_group,
+        topics={
+            settings.orders_topic: build_order_handlers(use_cases),
+            settings.payments_topic: build_payment_handlers(use_cases),
+        },
+        policy=policy,
+        closers=[bell.close],
     )
-    return ConsumerProcess(broker, consumers, health, engine, settings.kafka.bootstrap_servers)
 
 
 @dataclass
@@ -335,9 +305,7 @@ def build_worker(
         claim=use_cases.claim_due_deliveries,
         attempt=use_cases.attempt_delivery,
         purge=use_cases.purge_expired_records,
-        listener=PgListener(
-            settings.database, OutboxNames(deliveries_table.name).channel, wakeup.ring
-        ),
+        listener=deliveries_listener(settings, wakeup),
         config=WorkerConfig(
             concurrency=d.concurrency,
             per_endpoint=d.per_endpoint_concurrency,

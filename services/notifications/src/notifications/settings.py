@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from notifications.application.rules import DeliveryRules, EndpointRules
 from notifications.domain.retry import PRODUCTION_DELAYS, RetrySchedule
+from shared.auth import AuthSettings
 from shared.settings import ServiceSettings
 
 __all__ = ["AuthSettings", "DeliverySettings", "NotificationsSettings", "WebhookSettings"]
@@ -18,16 +19,6 @@ __all__ = ["AuthSettings", "DeliverySettings", "NotificationsSettings", "Webhook
 ORDERS_TOPIC = "orders.events"
 PAYMENTS_TOPIC = "payments.events"
 CONSUMER_GROUP = "notifications"
-
-
-class AuthSettings(BaseModel):
-    """Where identity's JWKS is and which tokens to accept (notifications verifies every token)."""
-
-    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
-    jwks_timeout_s: float = Field(default=2.0, gt=0)
-    issuer: str = "https://identity.ordo.local"
-    audience: str = "ordo-api"
-    leeway_s: float = Field(default=30.0, ge=0, le=60)
 
 
 class WebhookSettings(BaseModel):

@@ -5,23 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from notifications.application.facade import NotificationsUseCases
 from notifications.application.rules import EndpointRules
@@ -43,30 +35,14 @@ from shared.db import create_engine, create_session_factory
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
 from shared.testing import Endpoints
-from shared.testing.plugin import create_database, database_settings, drop_database
+from shared.testing.migrations import Alembic
+from shared.testing.plugin import temporary_database
 
 from .receiver import Receiver, serve
 
 SERVICE = Path(__file__).resolve().parents[2]
+ALEMBIC = Alembic(SERVICE)
 REPO = SERVICE.parents[1]
-
-
-def alembic_config(connection: Connection) -> Config:
-    """Alembic's config for notifications, running on ``connection``."""
-    config = Config(str(SERVICE / "alembic.ini"))
-    config.set_main_option("script_location", str(SERVICE / "migrations"))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def run_alembic(database: DatabaseSettings, step: Callable[[Config], Any]) -> None:
-    """Run an Alembic command on ``database`` through a connection of ours."""
-    engine = create_async_engine(database.url())
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: step(alembic_config(sync)))
-    finally:
-        await engine.dispose()
 
 
 def principal_of(org_id: uuid.UUID, role: Role = Role.ADMIN) -> Principal:
@@ -91,16 +67,14 @@ async def outbox_rows(engine: AsyncEngine, key: uuid.UUID) -> list[tuple[str, An
 async def notifications_database(ordo_endpoints: Endpoints) -> AsyncIterator[DatabaseSettings]:
     """A database of notifications' own for this xdist worker (its Alembic history has its own
     ``0001``, which would collide with another service's in a shared database)."""
-    name = f"ordo_notifications_test_{uuid.uuid4().hex[:12]}"
-    await create_database(ordo_endpoints.postgres_admin_dsn, name)
-    yield database_settings(ordo_endpoints.postgres_admin_dsn, name)
-    await drop_database(ordo_endpoints.postgres_admin_dsn, name)
+    async with temporary_database(ordo_endpoints, "ordo_notifications_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
 async def migrated(notifications_database: DatabaseSettings) -> DatabaseSettings:
     """The worker's notifications database at notifications' head revision."""
-    await run_alembic(notifications_database, lambda cfg: command.upgrade(cfg, "head"))
+    await ALEMBIC.upgrade_head(notifications_database)
     return notifications_database
 
 

@@ -3,8 +3,6 @@ validation, tenancy, the delivery log and its pagination."""
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,12 +10,9 @@ from typing import Any
 
 import httpx
 import jsonschema
-import jwt
 import pytest
 import yaml
 from asgi_lifespan import LifespanManager
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,52 +29,36 @@ from notifications.bootstrap import (
 )
 from notifications.domain.retry import RetrySchedule
 from notifications.domain.values import AttemptError
-from shared.auth import StaticKeySource, parse_permission_matrix
+from shared.auth import parse_permission_matrix
 from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.idempotency import request_fingerprint
 from shared.settings import DatabaseSettings
+from shared.testing.asyncapi import resolved_schema
+from shared.testing.tokens import TokenIssuer
 
 from .conftest import REPO, schedule_placed, settings_for
-from .contracts import schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quiet_deliveries")]
 
 ISS, AUD, KID = "https://identity.test", "ordo-test", "test-key"
-CONTRACT = "openapi/notifications.yaml"
+CONTRACT = REPO / "contracts" / "openapi" / "notifications.yaml"
 
 
 def contract_schema(name: str) -> Any:
-    return schema(CONTRACT, "components", "schemas", name)
+    return resolved_schema(CONTRACT, "components", "schemas", name)
 
 
-class Tokens:
+class Tokens(TokenIssuer):
     """Signs access tokens the way identity does, for one test key."""
 
     def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
-        jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(self.private.public_key()))
-        jwk.update(kid=KID, alg="EdDSA", use="sig")
-        self.keys = StaticKeySource({"keys": [jwk]})
+        super().__init__(issuer=ISS, audience=AUD, kid=KID)
 
     def headers(
         self, org_id: uuid.UUID, role: str = "admin", key: str | None = None
     ) -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "sub": str(uuid.uuid4()),
-            "org_id": str(org_id),
-            "roles": [role],
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "iss": ISS,
-            "aud": AUD,
-            "jti": str(uuid.uuid4()),
-        }
-        token = jwt.encode(
-            claims, self.private, algorithm="EdDSA", headers={"kid": KID, "typ": "at+jwt"}
-        )
-        return {"Authorization": f"Bearer {token}", "Idempotency-Key": key or str(uuid.uuid4())}
+        """Authorization and an Idempotency-Key (``key``, else a fresh one)."""
+        return self.bearer(org_id, role) | {"Idempotency-Key": key or str(uuid.uuid4())}
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +407,9 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
             "params": sorted(
                 (p["name"].lower(), p["in"])
                 for p in (
-                    schema(CONTRACT, *p["$ref"].lstrip("#/").split("/")) if "$ref" in p else p
+                    resolved_schema(CONTRACT, *p["$ref"].lstrip("#/").split("/"))
+                    if "$ref" in p
+                    else p
                     for p in op.get("parameters", [])
                 )
             ),
@@ -440,7 +421,7 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
 
 async def test_the_served_openapi_has_the_contracts_operations(api: httpx.AsyncClient) -> None:
     served = (await api.get("/openapi.json")).json()
-    contract = yaml.safe_load((REPO / "contracts" / CONTRACT).read_text())
+    contract = yaml.safe_load(CONTRACT.read_text())
     assert operations(served) == operations(contract)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import jsonschema
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,9 +16,9 @@ from notifications.application.rules import DeliveryRules, EndpointRules
 from notifications.bootstrap import bootstrap, unit_of_work_factory
 from notifications.domain.retry import RetrySchedule
 from notifications.domain.values import AttemptError
+from shared.testing.asyncapi import EventContract
 
-from .conftest import create_endpoint, schedule_placed
-from .contracts import message_payloads
+from .conftest import REPO, create_endpoint, schedule_placed
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quiet_deliveries")]
 
@@ -37,8 +36,8 @@ class ScriptedSender:
 async def test_every_notifications_event_matches_the_contract(
     sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, org_id: uuid.UUID
 ) -> None:
-    schemas = message_payloads("asyncapi/notifications.yaml")
-    assert set(schemas) == set(EVENT_TYPES.values())
+    contract = EventContract.load(REPO / "contracts/asyncapi/notifications.yaml")
+    assert set(contract.messages) == set(EVENT_TYPES.values())
     ok, gone, down = (f"https://{name}.example.com/" for name in ("ok", "gone", "down"))
     use_cases = bootstrap(
         uow=unit_of_work_factory(sessions),
@@ -79,7 +78,7 @@ async def test_every_notifications_event_matches_the_contract(
     assert len(rows) == 3
     seen = []
     for key, ce_type, payload, headers in rows:
-        jsonschema.validate(payload, schemas[ce_type])
+        contract.validate(ce_type, headers, payload)
         assert key == payload["delivery_id"]  # keyed by delivery id
         assert headers["ce_source"] == "/ordo/notifications"
         assert headers["ce_subject"] == key

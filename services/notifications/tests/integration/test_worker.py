@@ -21,9 +21,11 @@ from shared.inbox.testing import cloud_event_headers, publish_records, running_c
 from shared.messaging import delete_topics
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
+from shared.testing.asyncapi import EventContract, resolved_schema
 from shared.testing.plugin import NewTopic
 
 from .conftest import (
+    REPO,
     create_endpoint,
     deliveries_of,
     fast_delivery,
@@ -34,7 +36,6 @@ from .conftest import (
     schedule_placed,
     settings_for,
 )
-from .contracts import message_payloads, schema
 from .receiver import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quiet_deliveries")]
@@ -105,12 +106,15 @@ async def test_an_event_from_the_topic_reaches_the_receiver_signed_and_at_once(
     assert str(delivery["event_id"]) == event_id
     body = call.json
     jsonschema.validate(
-        body, schema("openapi/gateway.v1.yaml", "components", "schemas", "WebhookMessage")
+        body,
+        resolved_schema(
+            REPO / "contracts/openapi/gateway.v1.yaml", "components", "schemas", "WebhookMessage"
+        ),
     )
     assert body["type"] == "order.placed"
     assert body["data"] == payload  # the event's v1 payload, as published
-    jsonschema.validate(
-        body["data"], message_payloads("asyncapi/orders.yaml")["ordo.orders.order.placed.v1"]
+    EventContract.load(REPO / "contracts/asyncapi/orders.yaml").validate(
+        "ordo.orders.order.placed.v1", None, body["data"]
     )
     [attempt] = delivery["attempts"]
     assert (attempt["number"], attempt["response_status"], attempt["error"]) == (1, 200, None)

@@ -11,19 +11,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
-from typing import Any
 from uuid import UUID
 
 import httpx
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.adapters.http.routes import build_router
@@ -50,15 +47,14 @@ from orders.application.use_cases.place_order import PlaceOrder
 from orders.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from orders.application.use_cases.sweep_deadlines import SweepDeadlines
 from orders.domain.values import Deadlines
-from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
+from shared.auth import AuthSettings, KeySource, jwks_verifier
 from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import closing_lifespan, create_app
 from shared.ids import new_id
-from shared.inbox import IdempotentConsumer, RedeliveryPolicy
-from shared.inbox.process import ConsumerProcess
-from shared.messaging import KafkaProbe
+from shared.inbox import RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
 from shared.settings import ServiceSettings
@@ -85,16 +81,6 @@ DEFAULT_DEADLINES = Deadlines(
     payment_max_wait=timedelta(seconds=600),
     compensation_retry=timedelta(seconds=60),
 )
-
-
-class AuthSettings(BaseModel):
-    """Where identity's JWKS is and which tokens to accept (orders verifies every token)."""
-
-    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
-    jwks_timeout_s: float = Field(default=2.0, gt=0)
-    issuer: str = "https://identity.ordo.local"
-    audience: str = "ordo-api"
-    leeway_s: float = Field(default=30.0, ge=0, le=60)
 
 
 class OrdersSettings(ServiceSettings):
@@ -211,31 +197,13 @@ def build_app(settings: OrdersSettings, *, keys: KeySource | None = None) -> Fas
     doorbell = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
     use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    source = keys or JwksKeySource(
-        http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
-    )
-    verifier = TokenVerifier(
-        source,
-        issuer=settings.auth.issuer,
-        audience=settings.auth.audience,
-        leeway_s=settings.auth.leeway_s,
-    )
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await http.aclose()
-            await doorbell.close()
-            await engine.dispose()
-
+    verifier = jwks_verifier(settings.auth, http, keys=keys)
     return create_app(
         title="Ordo orders",
         version=version("ordo-orders"),
         settings=settings,
         readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=lifespan,
+        lifespan=closing_lifespan(http.aclose, doorbell.close, engine.dispose),
         routers=[build_router(use_cases, BearerAuth(verifier))],
         readiness_timeout_s=settings.readiness_timeout_s,
     )
@@ -259,43 +227,20 @@ def build_consumer(
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
     )
     use_cases = bootstrap(uow=uow, deadlines=settings.deadlines())
-    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
-    topics: list[tuple[str, dict[str, Any]]] = [
-        (settings.catalog_topic, build_catalog_handlers(use_cases)),
-        (settings.payments_topic, build_payment_handlers(use_cases)),
-    ]
-    consumers = [
-        IdempotentConsumer(
-            broker,
-            topic=topic,
-            group=settings.consumer_group,
-            handlers=handlers,
-            kafka=settings.kafka,
-            unit_of_work=uow,
-            policy=policy,
-            max_workers=settings.consumer_max_workers,
-        )
-        for topic, handlers in topics
-    ]
-    kafka = KafkaProbe(settings.kafka)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kafka.close()
-            await doorbell.close()
-
-    health = create_app(
-        title="Ordo orders consumer",
+    return build_consumer_process(
+        settings,
         version=version("ordo-orders"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
-        lifespan=lifespan,
-        readiness_timeout_s=settings.readiness_timeout_s,
+        engine=engine,
+        unit_of_work=uow,
+        group=settings.consumer_group,
+        topics={
+            settings.catalog_topic: build_catalog_handlers(use_cases),
+            settings.payments_topic: build_payment_handlers(use_cases),
+        },
+        policy=policy,
+        max_workers=settings.consumer_max_workers,
+        closers=[doorbell.close],
     )
-    return ConsumerProcess(broker, consumers, health, engine, settings.kafka.bootstrap_servers)
 
 
 def build_relay(settings: OrdersSettings) -> tuple[OutboxRelay, FastAPI]:

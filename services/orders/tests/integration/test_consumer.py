@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
@@ -36,13 +36,16 @@ from shared.inbox import RedeliveryPolicy, ensure_inbox_topics, parse_dead_lette
 from shared.inbox.testing import cloud_event_headers, publish_records, read_topic, wait_until
 from shared.messaging import delete_topics
 from shared.settings import DatabaseSettings, KafkaSettings
+from shared.testing.asyncapi import EventContract
 from shared.testing.plugin import NewTopic
 
-from .conftest import outbox_types, payload_schemas, principal_of
+from .conftest import outbox_types, principal_of
 
 pytestmark = pytest.mark.integration
 
-SCHEMAS = payload_schemas("catalog") | payload_schemas("payments")
+CONTRACT = EventContract.load_dir(
+    Path(__file__).resolve().parents[4] / "contracts" / "asyncapi", ["catalog", "payments"]
+)
 PRICE = 750  # per unit; every order here is 2 x SKU "C-1"
 Record = tuple[bytes, dict[str, Any], list[tuple[str, bytes]]]
 
@@ -56,7 +59,7 @@ def record(
 ) -> Record:
     """A record as catalog's or payments' relay writes it, its payload checked by contract."""
     body = {"order_id": str(order.id), "org_id": str(order.org_id)} | payload
-    jsonschema.validate(body, SCHEMAS[ce_type])
+    CONTRACT.validate(ce_type, None, body)
     headers = cloud_event_headers(ce_type, event_id=event_id, extra={"ce_orgid": str(order.org_id)})
     return str(order.id).encode(), body, headers
 

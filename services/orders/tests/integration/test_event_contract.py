@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
-import jsonschema
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,17 +23,20 @@ from orders.bootstrap import build_use_cases
 from orders.domain.model import Order
 from orders.domain.values import Money, OrderLine, RejectedLine
 from shared.clock import FrozenClock
+from shared.testing.asyncapi import EventContract
 
-from .conftest import payload_schemas, principal_of
+from .conftest import principal_of
 
 pytestmark = pytest.mark.integration
+
+ASYNCAPI = Path(__file__).resolve().parents[4] / "contracts" / "asyncapi"
 
 
 async def test_every_order_event_matches_the_contract(
     sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, org_id: uuid.UUID
 ) -> None:
-    schemas = payload_schemas("orders")
-    sent = {ce_type for ce_type in schemas if ce_type.startswith("ordo.orders.")}
+    contract = EventContract.load(ASYNCAPI / "orders.yaml")
+    sent = {ce_type for ce_type in contract.messages if ce_type.startswith("ordo.orders.")}
     assert sent == set(EVENT_TYPES.values())
 
     clock = FrozenClock()
@@ -88,7 +91,7 @@ async def test_every_order_event_matches_the_contract(
     seen = set()
     for topic, key, headers, payload in rows:
         ce_type = headers["ce_type"]
-        jsonschema.validate(payload, schemas[ce_type])
+        contract.validate(ce_type, headers, payload)
         assert (topic, key, headers["ce_subject"]) == (TOPIC, payload["order_id"], key)
         assert (headers["ce_source"], headers["ce_orgid"]) == (SOURCE, str(org_id))
         assert headers["content-type"] == "application/json"

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.adapters.http.routes import build_router
@@ -31,7 +28,7 @@ from payments.adapters.messaging.events import SOURCE
 from payments.adapters.messaging.handlers import build_handlers
 from payments.adapters.persistence.tables import outbox as outbox_table
 from payments.adapters.persistence.unit_of_work import PaymentsUnitOfWork
-from payments.adapters.persistence.wakeup import PgListener, worker_doorbell
+from payments.adapters.persistence.wakeup import worker_doorbell, worker_listener
 from payments.adapters.provider.http import BREAKER_NAME, HttpPaymentProvider
 from payments.adapters.worker import PaymentWorker
 from payments.application.facade import PaymentsUseCases, WorkerUseCases
@@ -50,15 +47,14 @@ from payments.settings import (
     ProviderSettings,
     WorkerSettings,
 )
-from shared.auth import JwksKeySource, KeySource, TokenVerifier, http_jwks
+from shared.auth import KeySource, jwks_verifier
 from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import closing_lifespan, create_app
 from shared.ids import new_id
-from shared.inbox import IdempotentConsumer, RedeliveryPolicy
-from shared.inbox.process import ConsumerProcess
-from shared.messaging import KafkaProbe
+from shared.inbox import RedeliveryPolicy
+from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.observability.metrics import Metrics
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell, RelayWakeup
 from shared.outbox.process import build_relay_process
@@ -205,20 +201,6 @@ def build_worker_use_cases(
     )
 
 
-def _verifier(
-    settings: PaymentsSettings, http: httpx.AsyncClient, keys: KeySource | None
-) -> TokenVerifier:
-    source = keys or JwksKeySource(
-        http_jwks(settings.auth.jwks_url, http, timeout_s=settings.auth.jwks_timeout_s)
-    )
-    return TokenVerifier(
-        source,
-        issuer=settings.auth.issuer,
-        audience=settings.auth.audience,
-        leeway_s=settings.auth.leeway_s,
-    )
-
-
 def build_app(settings: PaymentsSettings, *, keys: KeySource | None = None) -> FastAPI:
     """Wire payments' HTTP app (contracts/openapi/payments.yaml): reads only.
 
@@ -229,22 +211,13 @@ def build_app(settings: PaymentsSettings, *, keys: KeySource | None = None) -> F
         create_session_factory(engine), provider_name=settings.provider.name
     )
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    verifier = _verifier(settings, http, keys)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await http.aclose()
-            await engine.dispose()
-
+    verifier = jwks_verifier(settings.auth, http, keys=keys)
     return create_app(
         title="Ordo payments",
         version=version("ordo-payments"),
         settings=settings,
         readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=lifespan,
+        lifespan=closing_lifespan(http.aclose, engine.dispose),
         routers=[build_router(use_cases, BearerAuth(verifier))],
         readiness_timeout_s=settings.readiness_timeout_s,
     )
@@ -262,37 +235,16 @@ def build_consumer(
     worker_bell = worker_doorbell(settings.database, application_name="payments-consumer-wake")
     uow = unit_of_work_factory(create_session_factory(engine), relay_bell, worker_bell)
     use_cases = bootstrap(uow=uow, provider_name=settings.provider.name)
-    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
-    handlers: dict[str, Any] = build_handlers(use_cases)
-    consumer = IdempotentConsumer(
-        broker,
-        topic=settings.orders_topic,
-        group=settings.consumer_group,
-        handlers=handlers,
-        kafka=settings.kafka,
-        unit_of_work=uow,
-        policy=policy,
-    )
-    kafka = KafkaProbe(settings.kafka)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await kafka.close()
-            await relay_bell.close()
-            await worker_bell.close()
-
-    health = create_app(
-        title="Ordo payments consumer",
+    return build_consumer_process(
+        settings,
         version=version("ordo-payments"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine), "kafka": kafka},
-        lifespan=lifespan,
-        readiness_timeout_s=settings.readiness_timeout_s,
+        engine=engine,
+        unit_of_work=uow,
+        group=settings.consumer_group,
+        topics={settings.orders_topic: build_handlers(use_cases)},
+        policy=policy,
+        closers=[relay_bell.close, worker_bell.close],
     )
-    return ConsumerProcess(broker, [consumer], health, engine, settings.kafka.bootstrap_servers)
 
 
 def build_worker(
@@ -322,7 +274,7 @@ def build_worker(
         doorbell=relay_bell,
         worker=_LocalRing(wakeup),
     )
-    listener = PgListener(settings.database, wakeup)
+    listener = worker_listener(settings.database, wakeup)
 
     async def close() -> None:
         # After the last payment in flight has recorded its outcome (not in the health app's

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_validator
 
 from payments.domain.schedule import RetrySchedule
+from shared.auth import AuthSettings
 from shared.settings import ServiceSettings
 
 __all__ = [
@@ -21,16 +22,6 @@ __all__ = [
 
 ORDERS_TOPIC = "orders.events"
 CONSUMER_GROUP = "payments"
-
-
-class AuthSettings(BaseModel):
-    """Where identity's JWKS is and which tokens to accept (payments verifies every token)."""
-
-    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
-    jwks_timeout_s: float = Field(default=2.0, gt=0)
-    issuer: str = "https://identity.ordo.local"
-    audience: str = "ordo-api"
-    leeway_s: float = Field(default=30.0, ge=0, le=60)
 
 
 class ProviderSettings(BaseModel):

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,17 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from alembic import command
-from alembic.config import Config
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from payment_provider import ProviderConfig, create_app
 from payments.adapters.provider.http import HttpPaymentProvider
@@ -47,30 +39,14 @@ from shared.inbox.testing import wait_until
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings
 from shared.testing import Endpoints
-from shared.testing.plugin import create_database, database_settings, drop_database
+from shared.testing.migrations import Alembic
+from shared.testing.plugin import temporary_database
 
 SERVICE = Path(__file__).resolve().parents[2]
+ALEMBIC = Alembic(SERVICE)
 _OUTBOX_BY_KEY = """
     SELECT headers->>'ce_type', payload, headers FROM outbox WHERE key = :k ORDER BY seq
 """
-
-
-def alembic_config(connection: Connection) -> Config:
-    """Alembic's config for payments, running on ``connection``."""
-    config = Config(str(SERVICE / "alembic.ini"))
-    config.set_main_option("script_location", str(SERVICE / "migrations"))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def run_alembic(database: DatabaseSettings, step: Callable[[Config], Any]) -> None:
-    """Run an Alembic command on ``database`` through a connection of ours."""
-    engine = create_async_engine(database.url())
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda sync: step(alembic_config(sync)))
-    finally:
-        await engine.dispose()
 
 
 def principal_of(org_id: uuid.UUID, role: Role = Role.MEMBER) -> Principal:
@@ -96,16 +72,14 @@ async def outbox_types(engine: AsyncEngine, order_id: uuid.UUID) -> list[str]:
 @pytest.fixture(scope="session")
 async def payments_database(ordo_endpoints: Endpoints) -> AsyncIterator[DatabaseSettings]:
     """A database of payments' own for this xdist worker (its Alembic history has its own 0001)."""
-    name = f"ordo_payments_test_{uuid.uuid4().hex[:12]}"
-    await create_database(ordo_endpoints.postgres_admin_dsn, name)
-    yield database_settings(ordo_endpoints.postgres_admin_dsn, name)
-    await drop_database(ordo_endpoints.postgres_admin_dsn, name)
+    async with temporary_database(ordo_endpoints, "ordo_payments_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
 async def migrated(payments_database: DatabaseSettings) -> DatabaseSettings:
     """The worker's payments database at payments' head revision."""
-    await run_alembic(payments_database, lambda cfg: command.upgrade(cfg, "head"))
+    await ALEMBIC.upgrade_head(payments_database)
     return payments_database
 
 

@@ -3,8 +3,6 @@ problem+json codes."""
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,12 +10,9 @@ from typing import Any
 
 import httpx
 import jsonschema
-import jwt
 import pytest
 import yaml
 from asgi_lifespan import LifespanManager
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payments.application.facade import PaymentsUseCases
@@ -25,10 +20,10 @@ from payments.application.use_cases.cancel_payment import CancelPaymentInput
 from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.bootstrap import AuthSettings, PaymentsSettings, build_app
 from payments.domain.values import Money
-from shared.auth import StaticKeySource
 from shared.inbox.testing import wait_until
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings
+from shared.testing.tokens import TokenIssuer
 
 from .conftest import Provider, fast_settings, payment_row, running_worker, wait_for_status
 
@@ -38,32 +33,15 @@ ISS, AUD, KID = "https://identity.test", "ordo-test", "test-key"
 CONTRACT = Path(__file__).resolve().parents[4] / "contracts" / "openapi" / "payments.yaml"
 
 
-class Tokens:
+class Tokens(TokenIssuer):
     """Signs access tokens the way identity does, for one test key."""
 
     def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
-        jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(self.private.public_key()))
-        jwk.update(kid=KID, alg="EdDSA", use="sig")
-        self.keys = StaticKeySource({"keys": [jwk]})
+        super().__init__(issuer=ISS, audience=AUD, kid=KID)
 
     def headers(self, org_id: uuid.UUID, *roles: str) -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "sub": str(uuid.uuid4()),
-            "org_id": str(org_id),
-            "roles": list(roles),
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "iss": ISS,
-            "aud": AUD,
-            "jti": str(uuid.uuid4()),
-        }
-        token = jwt.encode(
-            claims, self.private, algorithm="EdDSA", headers={"kid": KID, "typ": "at+jwt"}
-        )
-        return {"Authorization": f"Bearer {token}"}
+        """Authorization for a caller of ``org_id`` with ``roles``."""
+        return self.bearer(org_id, *roles)
 
 
 def contract_schema(name: str) -> dict[str, Any]:

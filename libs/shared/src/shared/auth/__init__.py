@@ -9,6 +9,8 @@
   another org's resource is *not found*, a missing role is *permission denied*.
 - :class:`BearerAuth` (in :mod:`shared.auth.dependencies`) is the FastAPI dependency.
 - :func:`parse_permission_matrix` reads the matrix of ``docs/security.md`` for tests.
+- :class:`AuthSettings` (a service's ``auth`` settings) and :func:`jwks_verifier` wire the
+  verifier of every service that does not issue tokens itself.
 """
 
 from shared.auth._keys import (
@@ -20,6 +22,7 @@ from shared.auth._keys import (
     http_jwks,
     load_jwks,
 )
+from shared.auth._settings import AuthSettings, jwks_verifier
 from shared.auth._verifier import (
     ACCESS_TOKEN_TYPE,
     MAX_LEEWAY_S,
@@ -36,6 +39,7 @@ __all__ = [
     "ALLOWED_ALGORITHMS",
     "MAX_LEEWAY_S",
     "ROLES",
+    "AuthSettings",
     "BearerAuth",
     "InvalidTokenError",
     "JwksFetcher",
@@ -50,6 +54,7 @@ __all__ = [
     "bearer_token",
     "ensure_same_org",
     "http_jwks",
+    "jwks_verifier",
     "load_jwks",
     "parse_permission_matrix",
 ]

@@ -184,7 +184,7 @@ def _claim_statement(table: Table) -> TextualSelect:
         SELECT lock.locked, (SELECT count(*) FROM ins) > 0 AS inserted,
                live.fingerprint, live.status_code, live.response_body
         FROM lock LEFT JOIN live ON true
-        """  # noqa: S608 - the table name comes from our metadata, values are bound
+        """  # noqa: S608  # nosec B608 - the table name comes from our metadata, values are bound
     ).columns(
         column("locked", Boolean),
         column("inserted", Boolean),

@@ -3,7 +3,7 @@
 HTTP status codes live here and nowhere else; ``shared.errors`` stays transport-free.
 """
 
-from shared.http.app import create_app
+from shared.http.app import Closer, Lifespan, closing_lifespan, create_app
 from shared.http.health import CheckResult, ReadinessCheck, health_router, run_checks
 from shared.http.middleware import (
     REQUEST_ID_HEADER,
@@ -28,13 +28,16 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SECURITY_HEADERS",
     "CheckResult",
+    "Closer",
     "GracefulServer",
+    "Lifespan",
     "ProblemDetails",
     "ProblemResponse",
     "ReadinessCheck",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "UnhandledErrorMiddleware",
+    "closing_lifespan",
     "create_app",
     "get_request_id",
     "health_router",

@@ -10,8 +10,8 @@ entrypoint: an app factory is called by tests many times per process.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -38,9 +38,11 @@ from shared.observability.metrics import (
 )
 from shared.settings import ServiceSettings
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Lifespan", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Closer", "Lifespan", "closing_lifespan", "create_app"]
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+Closer = Callable[[], Awaitable[object]]
+"""Releases something a process opened (``engine.dispose``, ``client.aclose``, ...)."""
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # OpenTelemetry's excluded_urls are regexes searched in the full URL.
 _UNTRACED_URLS = ",".join(f"{path}$" for path in sorted(DEFAULT_EXCLUDED_PATHS))
@@ -107,6 +109,24 @@ def create_app(
     )
     _document_problems(app)
     return app
+
+
+def closing_lifespan(*closers: Closer) -> Lifespan:
+    """A lifespan that opens nothing and, at shutdown, awaits ``closers`` one after the other.
+
+    For apps whose resources are built with the app (pools, clients, doorbells) and must be
+    released when it stops, in the order given.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for close in closers:
+                await close()
+
+    return lifespan
 
 
 def _document_problems(app: FastAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +75,26 @@ class InboxEvent:
     partition: int
     offset: int
     attempt: int
+
+    def causation_id(self) -> uuid.UUID:
+        """The event id as a UUID, for the writes this event causes to point back at it.
+
+        Raises:
+            ValidationError: ``ce_id`` is not a UUID (permanent: the record is dead-lettered).
+        """
+        try:
+            return uuid.UUID(self.id)
+        except ValueError as exc:
+            raise ValidationError("ce_id is not a UUID.") from exc
+
+    def require_org(self, org_id: uuid.UUID | str) -> None:
+        """Check that the payload's ``org_id`` is the envelope's (when ``ce_orgid`` is set).
+
+        Raises:
+            ValidationError: they differ (permanent: the record is dead-lettered).
+        """
+        if self.org_id is not None and self.org_id != str(org_id):
+            raise ValidationError("The payload's org_id differs from ce_orgid.")
 
 
 T_contra = TypeVar("T_contra", contravariant=True)

@@ -1,5 +1,6 @@
 """Observability: JSON logs (structlog), OpenTelemetry traces and Prometheus metrics."""
 
+from shared.observability._process import configure_process
 from shared.observability.logging import add_trace_ids, configure_logging, scrub_pii
 from shared.observability.metrics import (
     HttpMetricsMiddleware,
@@ -22,6 +23,7 @@ __all__ = [
     "Metrics",
     "add_trace_ids",
     "configure_logging",
+    "configure_process",
     "configure_tracing",
     "current_trace_ids",
     "default_metrics",

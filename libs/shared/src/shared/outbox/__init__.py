@@ -11,6 +11,12 @@ Waking the relays after a commit (the unit of work rings it; one per process)::
     uow = SqlaUnitOfWork(sessions, outbox=outbox, mapper=to_message,
                          doorbell=PgNotifyDoorbell(settings.database))
 
+Waking another process that waits for committed work (a worker over a queue table), the same
+way on a channel of its own::
+
+    bell = PgNotifyDoorbell(settings.database, channel="payments_due")   # rung after commit
+    listener = PgListener(settings.database, "payments_due", wakeup.ring)  # beside its polling
+
 Migrating (in the service's Alembic revision)::
 
     def upgrade() -> None:
@@ -30,6 +36,7 @@ docs/adr/0001-outbox-relay.md.
 from shared.outbox._config import RelayConfig
 from shared.outbox._doorbell import Doorbell, PgNotifyDoorbell
 from shared.outbox._lanes import fair_share, plan_lanes, preferred_lanes
+from shared.outbox._listener import PgListener
 from shared.outbox._message import (
     CE_DATACONTENTTYPE,
     CE_ID,
@@ -75,6 +82,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxNames",
     "OutboxRelay",
+    "PgListener",
     "PgNotifyDoorbell",
     "RelayConfig",
     "RelayWakeup",

@@ -38,9 +38,14 @@ class Doorbell(Protocol):
 class PgNotifyDoorbell:
     """Rings the relays of one outbox table with a debounced, post-commit ``pg_notify``.
 
+    Any other process that waits for committed work (a worker over a queue table) can be rung
+    the same way on a channel of its own: pass ``channel`` and LISTEN on it with
+    :class:`~shared.outbox.PgListener`.
+
     Args:
         database: the service's database (one dedicated connection is opened lazily).
         table: the outbox table (or its name) whose relays LISTEN.
+        channel: the channel to notify instead of the outbox table's.
         min_interval_s: at most one notification per interval from this process.
         timeout_s: the budget of one notification.
     """
@@ -50,16 +55,12 @@ class PgNotifyDoorbell:
         database: DatabaseSettings,
         table: Table | str = DEFAULT_TABLE,
         *,
+        channel: str | None = None,
         min_interval_s: float = 0.002,
         timeout_s: float = 2.0,
         application_name: str = "ordo-outbox-doorbell",
     ) -> None:
-        names = (
-            OutboxNames(table.name, table.schema)
-            if isinstance(table, Table)
-            else OutboxNames(table)
-        )
-        self.channel = names.channel
+        self.channel = channel if channel is not None else _outbox_names(table).channel
         self._database = database
         self._min_interval_s = min_interval_s
         self._timeout_s = timeout_s
@@ -113,3 +114,9 @@ class PgNotifyDoorbell:
             log.warning("outbox.doorbell.failed", **record_error(error))
             conn, self._conn = self._conn, None
             await close_quietly(conn)
+
+
+def _outbox_names(table: Table | str) -> OutboxNames:
+    if isinstance(table, Table):
+        return OutboxNames(table.name, table.schema)
+    return OutboxNames(table)

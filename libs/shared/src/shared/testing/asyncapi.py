@@ -7,7 +7,11 @@
 
 The contract's ``$ref``s (local and to sibling files such as ``common.yaml``) are inlined, so
 plain JSON Schema validators (``jsonschema``, a test dependency, imported lazily) check the
-headers and the payload of each message, keyed by its ``x-ce-type``.
+headers and the payload of each message, keyed by its ``x-ce-type``. :func:`resolved_schema`
+does the same for any schema of a contract (an OpenAPI component, a webhook body)::
+
+    schema = resolved_schema(repo / "contracts/openapi/gateway.v1.yaml",
+                             "components", "schemas", "WebhookMessage")
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["EventContract", "MessageSchema"]
+__all__ = ["EventContract", "MessageSchema", "resolved_schema"]
 
 
 @cache
@@ -44,6 +48,16 @@ def _inline(node: Any, document: dict[str, Any], base: Path) -> Any:
     if isinstance(node, list):
         return [_inline(value, document, base) for value in node]
     return node
+
+
+def resolved_schema(path: Path, *pointer: str) -> Any:
+    """The node at ``pointer`` of the YAML document at ``path``, every ``$ref`` inlined."""
+    resolved = path.resolve()
+    document = _load(resolved)
+    node: Any = document
+    for part in pointer:
+        node = node[part]
+    return _inline(node, document, resolved)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ Fixtures (all async ones run on the session event loop):
 - ``ordo_endpoints``: where the servers are (see :mod:`shared.testing`).
 - ``ordo_database``: a fresh database for this xdist worker, as :class:`DatabaseSettings`;
   dropped at the end of the session.
+- ``ordo_scratch_database``: a fresh, empty database for this test only (a migration stairway
+  goes down to base, which must not empty the worker's).
+- :func:`temporary_database` (not a fixture): ``async with temporary_database(endpoints,
+  "ordo_orders_test") as database`` for a database of a service's own (its Alembic history
+  would collide with another service's in ``ordo_database``) or of one test's own.
 - ``new_topic``: ``await new_topic(partitions=3)`` creates a uniquely named topic for this test
   and deletes it afterwards.
 - ``kafka_group``: a consumer group id unique to this test.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,15 +86,34 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def temporary_database(
+    endpoints: Endpoints, prefix: str, *, suffix_chars: int = 12
+) -> AsyncIterator[DatabaseSettings]:
+    """A fresh, empty database named ``<prefix>_<random hex>``, dropped when the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:suffix_chars]}"
+    await create_database(endpoints.postgres_admin_dsn, name)
+    try:
+        yield database_settings(endpoints.postgres_admin_dsn, name)
+    finally:
+        await drop_database(endpoints.postgres_admin_dsn, name)
+
+
 @pytest.fixture(scope="session")
 async def ordo_database(
     ordo_endpoints: Endpoints, request: pytest.FixtureRequest
 ) -> AsyncIterator[DatabaseSettings]:
     """A fresh, empty database for this xdist worker (one per worker, not per test)."""
-    name = f"ordo_test_{_slug(_worker(request), 10).replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    await create_database(ordo_endpoints.postgres_admin_dsn, name)
-    yield database_settings(ordo_endpoints.postgres_admin_dsn, name)
-    await drop_database(ordo_endpoints.postgres_admin_dsn, name)
+    prefix = f"ordo_test_{_slug(_worker(request), 10).replace('-', '_')}"
+    async with temporary_database(ordo_endpoints, prefix, suffix_chars=8) as database:
+        yield database
+
+
+@pytest.fixture
+async def ordo_scratch_database(ordo_endpoints: Endpoints) -> AsyncIterator[DatabaseSettings]:
+    """A fresh, empty database for this test only, dropped when it ends."""
+    async with temporary_database(ordo_endpoints, "ordo_scratch") as database:
+        yield database
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from catalog.domain.events import DomainEvent, StockRejected
 from catalog.domain.model import Product, StockItem
 from catalog.domain.reservation import Reservation
 from shared.idempotency import IdempotencyRecords
+from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "CatalogReadCache",
@@ -146,7 +146,7 @@ class ReservationRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, staged events, commit."""
 
     @property
@@ -167,27 +167,6 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyRecords:
         """Idempotency-Key records, in this transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back whatever was not committed."""
-        ...
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events to publish (outbox rows at commit)."""
-        ...
-
-    async def commit(self) -> None:
-        """Commit the changes and the staged events together."""
         ...
 
 

@@ -6,16 +6,13 @@ from importlib.metadata import version
 
 from catalog.bootstrap import CatalogSettings, build_app
 from shared.http import serve_http
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, serve until SIGTERM."""
     settings = CatalogSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    configure_tracing(
-        settings.service_name, version("ordo-catalog"), settings.otel_exporter_otlp_endpoint
-    )
+    configure_process(settings, version("ordo-catalog"))
     serve_http(build_app(settings), settings)
 
 

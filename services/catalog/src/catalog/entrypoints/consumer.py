@@ -13,18 +13,13 @@ from importlib.metadata import version
 
 from catalog.bootstrap import CatalogSettings, build_consumer
 from shared.inbox.process import serve_consumers
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = CatalogSettings()
-    configure_logging(f"{settings.service_name}-consumer", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-consumer",
-        version("ordo-catalog"),
-        settings.otel_exporter_otlp_endpoint,
-    )
+    configure_process(settings, version("ordo-catalog"), "consumer")
     asyncio.run(
         serve_consumers(
             build_consumer(settings),

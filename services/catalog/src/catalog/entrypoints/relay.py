@@ -11,28 +11,18 @@ import asyncio
 from importlib.metadata import version
 
 from catalog.bootstrap import CatalogSettings, build_relay
-from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
+from shared.outbox.process import serve_relay
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, relay until SIGTERM."""
     settings = CatalogSettings()
-    configure_logging(f"{settings.service_name}-relay", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-relay",
-        version("ordo-catalog"),
-        settings.otel_exporter_otlp_endpoint,
-    )
+    name = configure_process(settings, version("ordo-catalog"), "relay")
     relay, health = build_relay(settings)
     asyncio.run(
-        serve_with_worker(
-            relay.run(),
-            relay.stop,
-            health,
-            host=settings.http_host,
-            port=settings.relay_health_port,
-            name="catalog-relay",
+        serve_relay(
+            relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
         )
     )
 

@@ -8,15 +8,15 @@ not org-owned (a user may belong to several orgs); they are reached by the calle
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from identity.domain.events import DomainEvent
 from identity.domain.model import Membership, Org, RefreshToken, SigningKey, User
 from shared.auth.principal import Role
+from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "AccessTokenClaims",
@@ -161,7 +161,7 @@ class SigningKeyRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One database transaction with identity's repositories.
 
     Events passed to :meth:`record` are written as outbox rows in the same transaction. Leaving
@@ -191,27 +191,6 @@ class UnitOfWork(Protocol):
     @property
     def signing_keys(self) -> SigningKeyRepository:
         """Signing keys in this transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back whatever was not committed."""
-        ...
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events for the outbox."""
-        ...
-
-    async def commit(self) -> None:
-        """Write the staged events as outbox rows and commit."""
         ...
 
 

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from notifications.domain.delivery import Delivery
 from notifications.domain.endpoint import WebhookEndpoint
@@ -26,6 +25,7 @@ from notifications.domain.values import (
     WebhookEventType,
 )
 from shared.idempotency import IdempotencyRecords
+from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "DeliveryFilter",
@@ -179,7 +179,7 @@ class Housekeeping(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, staged events, commit."""
 
     @property
@@ -200,27 +200,6 @@ class UnitOfWork(Protocol):
     @property
     def housekeeping(self) -> Housekeeping:
         """Retention purges, in this transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back whatever was not committed."""
-        ...
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events to publish (outbox rows at commit)."""
-        ...
-
-    async def commit(self) -> None:
-        """Commit the changes and the staged events together."""
         ...
 
 

@@ -14,15 +14,13 @@ from importlib.metadata import version
 
 from notifications.bootstrap import NotificationsSettings, build_consumer
 from shared.inbox.process import serve_consumers
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = NotificationsSettings()
-    name = f"{settings.service_name}-consumer"
-    configure_logging(name, settings.log_level)
-    configure_tracing(name, version("ordo-notifications"), settings.otel_exporter_otlp_endpoint)
+    configure_process(settings, version("ordo-notifications"), "consumer")
     asyncio.run(
         serve_consumers(
             build_consumer(settings),

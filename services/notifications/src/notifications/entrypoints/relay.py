@@ -11,25 +11,18 @@ import asyncio
 from importlib.metadata import version
 
 from notifications.bootstrap import NotificationsSettings, build_relay
-from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
+from shared.outbox.process import serve_relay
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, relay until SIGTERM."""
     settings = NotificationsSettings()
-    name = f"{settings.service_name}-relay"
-    configure_logging(name, settings.log_level)
-    configure_tracing(name, version("ordo-notifications"), settings.otel_exporter_otlp_endpoint)
+    name = configure_process(settings, version("ordo-notifications"), "relay")
     relay, health = build_relay(settings)
     asyncio.run(
-        serve_with_worker(
-            relay.run(),
-            relay.stop,
-            health,
-            host=settings.http_host,
-            port=settings.relay_health_port,
-            name="notifications-relay",
+        serve_relay(
+            relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
         )
     )
 

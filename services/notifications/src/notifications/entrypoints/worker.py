@@ -14,15 +14,13 @@ from importlib.metadata import version
 
 from notifications.bootstrap import NotificationsSettings, build_worker
 from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, deliver until SIGTERM."""
     settings = NotificationsSettings()
-    name = f"{settings.service_name}-worker"
-    configure_logging(name, settings.log_level)
-    configure_tracing(name, version("ordo-notifications"), settings.otel_exporter_otlp_endpoint)
+    configure_process(settings, version("ordo-notifications"), "worker")
     process = build_worker(settings)
     asyncio.run(
         serve_with_worker(

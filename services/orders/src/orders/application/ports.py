@@ -9,15 +9,15 @@ the sweeper of one order queue behind each other instead of overwriting each oth
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from orders.domain.events import DomainEvent
 from orders.domain.model import Order, OrderStatus
 from shared.idempotency import IdempotencyRecords
+from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "IdempotencyStore",
@@ -76,7 +76,7 @@ class IdempotencyStore(IdempotencyRecords, Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, the idempotency records, staged events, commit."""
 
     @property
@@ -87,27 +87,6 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyStore:
         """Idempotency keys, claimed and completed in this transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back whatever was not committed."""
-        ...
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events to publish (outbox rows at commit)."""
-        ...
-
-    async def commit(self) -> None:
-        """Commit the changes and the staged events together."""
         ...
 
 

@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 from orders.bootstrap import OrdersSettings, WorkerProcess, build_worker
 from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 async def _serve(process: WorkerProcess, settings: OrdersSettings) -> None:
@@ -33,12 +33,7 @@ async def _serve(process: WorkerProcess, settings: OrdersSettings) -> None:
 def main() -> None:
     """Read settings, configure logging and tracing, sweep until SIGTERM."""
     settings = OrdersSettings()
-    configure_logging(f"{settings.service_name}-worker", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-worker",
-        version("ordo-orders"),
-        settings.otel_exporter_otlp_endpoint,
-    )
+    configure_process(settings, version("ordo-orders"), "worker")
     asyncio.run(_serve(build_worker(settings), settings))
 
 

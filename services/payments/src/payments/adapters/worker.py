@@ -64,7 +64,7 @@ class PaymentWorker:
         wakeup: rung by the LISTEN connection and by finished tasks.
         concurrency: payments in flight at most (each holds one provider call, no connection).
         poll_interval_s: the longest sleep between two looks at the table.
-        listener: the LISTEN loop to run beside (``PgListener``), if any.
+        listener: the LISTEN loop to run beside (the chassis' ``PgListener``), if any.
         record_retry: how the outcome's transaction is retried on transient errors.
         on_close: releases what the worker used (client, engine) once it has stopped.
     """

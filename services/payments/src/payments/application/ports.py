@@ -7,15 +7,15 @@ tenant cannot be written; the worker reads by the id it claimed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from payments.domain.events import DomainEvent
 from payments.domain.payment import CancelledOrder, Claim, Payment
 from payments.domain.values import AuthorizationResult, Money
+from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "AuthorizationRequest",
@@ -73,7 +73,7 @@ class PaymentRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repository, staged events, a wake-up of the worker, commit."""
 
     @property
@@ -81,29 +81,8 @@ class UnitOfWork(Protocol):
         """Payments, in this transaction."""
         ...
 
-    async def __aenter__(self) -> Self:
-        """Begin."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back whatever was not committed."""
-        ...
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events to publish (outbox rows at commit)."""
-        ...
-
     def wake_worker(self) -> None:
         """Wake the payment worker once this transaction has committed (work is due now)."""
-        ...
-
-    async def commit(self) -> None:
-        """Commit the changes and the staged events together."""
         ...
 
 

@@ -14,18 +14,13 @@ from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_consumer
 from shared.inbox.process import serve_consumers
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = PaymentsSettings()
-    configure_logging(f"{settings.service_name}-consumer", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-consumer",
-        version("ordo-payments"),
-        settings.otel_exporter_otlp_endpoint,
-    )
+    configure_process(settings, version("ordo-payments"), "consumer")
     asyncio.run(
         serve_consumers(
             build_consumer(settings),

@@ -11,31 +11,21 @@ import asyncio
 from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_relay
-from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
+from shared.outbox.process import serve_relay
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, relay until SIGTERM."""
     settings = PaymentsSettings()
-    configure_logging(f"{settings.service_name}-relay", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-relay",
-        version("ordo-payments"),
-        settings.otel_exporter_otlp_endpoint,
-    )
-    asyncio.run(_serve(settings))
+    name = configure_process(settings, version("ordo-payments"), "relay")
+    asyncio.run(_serve(settings, name))
 
 
-async def _serve(settings: PaymentsSettings) -> None:
+async def _serve(settings: PaymentsSettings, name: str) -> None:
     relay, health = build_relay(settings)
-    await serve_with_worker(
-        relay.run(),
-        relay.stop,
-        health,
-        host=settings.http_host,
-        port=settings.relay_health_port,
-        name="payments-relay",
+    await serve_relay(
+        relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
     )
 
 

@@ -14,18 +14,13 @@ from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_worker
 from shared.http import serve_with_worker
-from shared.observability import configure_logging, configure_tracing
+from shared.observability import configure_process
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, work until SIGTERM."""
     settings = PaymentsSettings()
-    configure_logging(f"{settings.service_name}-worker", settings.log_level)
-    configure_tracing(
-        f"{settings.service_name}-worker",
-        version("ordo-payments"),
-        settings.otel_exporter_otlp_endpoint,
-    )
+    configure_process(settings, version("ordo-payments"), "worker")
     asyncio.run(_serve(settings))
 
 

@@ -15,7 +15,7 @@ flight is 409 ``idempotency.in_progress`` (contracts/README.md).
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
@@ -31,34 +31,22 @@ from catalog.adapters.http.schemas import (
     UpdatePriceRequest,
 )
 from catalog.application.facade import CatalogUseCases
-from catalog.application.idempotency import IdempotentAnswer, IdempotentRequest
+from catalog.application.idempotency import IdempotentRequest
 from catalog.application.ports import ProductFilter, StockLevel
 from catalog.application.use_cases.create_product import CreateProductInput
 from catalog.domain.model import Product
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ValidationError
+from shared.http.idempotency import IdempotencyKey, idempotent_response
 from shared.idempotency import IdempotentResponse, request_fingerprint
 from shared.ids import new_id
 
 __all__ = ["build_router"]
 
 _SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-IdempotencyKey = Annotated[
-    str,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7E]+$"),
-]
 SkuItem = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_SKU_PATTERN)]
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=_SKU_PATTERN)]
-REPLAYED = "Idempotent-Replayed"
-
-
-def _answer(answer: IdempotentAnswer, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The stored (or just stored) response, marked when it is a replay."""
-    sent = dict(headers or {})
-    if answer.replayed:
-        sent[REPLAYED] = "true"
-    return JSONResponse(answer.response.body, answer.response.status_code, headers=sent)
 
 
 def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
@@ -94,7 +82,11 @@ def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
             render=render,
         )
         answer = await uc.create_product.once(caller, command, request)
-        return _answer(answer, {"Location": f"/products/{answer.response.body['id']}"})
+        return idempotent_response(
+            answer.response,
+            replayed=answer.replayed,
+            headers={"Location": f"/products/{answer.response.body['id']}"},
+        )
 
     @router.get(
         "/products", operation_id="listProducts", response_model=ProductPage, tags=["products"]
@@ -250,6 +242,6 @@ def build_router(use_cases: CatalogUseCases, auth: BearerAuth) -> APIRouter:
             reason=body.reason,
             request=request,
         )
-        return _answer(answer)
+        return idempotent_response(answer.response, replayed=answer.replayed)
 
     return router

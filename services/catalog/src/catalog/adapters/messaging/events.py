@@ -5,7 +5,6 @@ id, saga replies keyed by order id.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from catalog.domain.events import (
@@ -19,6 +18,7 @@ from catalog.domain.events import (
     StockReserved,
 )
 from catalog.domain.values import HeldLine, Money
+from shared.clock import rfc3339
 from shared.outbox import OutboxMessage
 
 __all__ = ["EVENT_TYPES", "SOURCE", "TOPIC", "to_message"]
@@ -34,10 +34,6 @@ EVENT_TYPES = {
     StockReleased: "ordo.catalog.stock.released.v1",
     StockCommitted: "ordo.catalog.stock.committed.v1",
 }
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def _money(money: Money) -> dict[str, Any]:
@@ -62,7 +58,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "sku": event.sku,
                 "name": event.name,
                 "price": _money(event.price),
-                "created_at": _iso(event.occurred_at),
+                "created_at": rfc3339(event.occurred_at),
             }
         case ProductPriceChanged():
             return str(event.product_id), base | {
@@ -71,7 +67,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "sku": event.sku,
                 "old_price": _money(event.old_price),
                 "new_price": _money(event.new_price),
-                "changed_at": _iso(event.occurred_at),
+                "changed_at": rfc3339(event.occurred_at),
             }
         case StockLevelChanged():
             return str(event.product_id), base | {
@@ -85,7 +81,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "reserved": event.reserved,
                 "available": event.on_hand - event.reserved,
                 "changed_by": str(event.changed_by),
-                "changed_at": _iso(event.occurred_at),
+                "changed_at": rfc3339(event.occurred_at),
             }
         case StockReserved():
             lines = [
@@ -104,7 +100,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "causation_id": str(event.causation_id),
                 "lines": lines,
                 "total": _money(event.total),
-                "reserved_at": _iso(event.occurred_at),
+                "reserved_at": rfc3339(event.occurred_at),
             }
         case StockRejected():
             rejected = [
@@ -116,7 +112,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "causation_id": str(event.causation_id),
                 "reason": event.reason,
                 "rejected_lines": rejected,
-                "rejected_at": _iso(event.occurred_at),
+                "rejected_at": rfc3339(event.occurred_at),
             }
         case StockReleased():
             return str(event.order_id), base | {
@@ -124,7 +120,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "reservation_id": str(event.reservation_id) if event.reservation_id else None,
                 "causation_id": str(event.causation_id),
                 "lines": _held(event.lines),
-                "released_at": _iso(event.occurred_at),
+                "released_at": rfc3339(event.occurred_at),
             }
         case StockCommitted():
             return str(event.order_id), base | {
@@ -132,7 +128,7 @@ def _payload(event: DomainEvent) -> tuple[str, dict[str, Any]]:  # noqa: PLR0911
                 "reservation_id": str(event.reservation_id),
                 "causation_id": str(event.causation_id),
                 "lines": _held(event.lines),
-                "committed_at": _iso(event.occurred_at),
+                "committed_at": rfc3339(event.occurred_at),
             }
     raise TypeError(f"no integration event for {type(event).__name__}")
 

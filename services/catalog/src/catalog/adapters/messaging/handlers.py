@@ -18,7 +18,6 @@ from catalog.application.use_cases.commit_reservation import CommitReservationIn
 from catalog.application.use_cases.release_reservation import ReleaseReservationInput
 from catalog.application.use_cases.reserve_for_order import ReserveForOrderInput
 from catalog.domain.model import RequestedLine
-from shared.errors import ValidationError
 from shared.inbox import Handler, InboxEvent
 
 __all__ = [
@@ -64,25 +63,12 @@ class _OrderPlaced(_Order):
     lines: Annotated[list[_PlacedLine], Field(min_length=1, max_length=100)]
 
 
-def _causation(event: InboxEvent) -> uuid.UUID:
-    try:
-        return uuid.UUID(event.id)
-    except ValueError as exc:
-        raise ValidationError("ce_id is not a UUID.") from exc
-
-
-def _checked_org(order: _Order, event: InboxEvent) -> None:
-    """The payload's org must be the envelope's (when the envelope names one)."""
-    if event.org_id is not None and event.org_id != str(order.org_id):
-        raise ValidationError("The payload's org_id differs from ce_orgid.")
-
-
 def build_handlers(use_cases: CatalogUseCases) -> dict[str, Handler[Any]]:
     """Return ``{ce_type: handler}`` for the consumer of ``orders.events``."""
 
     async def on_order_placed(event: InboxEvent, uow: CatalogUnitOfWork) -> None:
         placed = _OrderPlaced.model_validate(event.data)
-        _checked_org(placed, event)
+        event.require_org(placed.org_id)
         await use_cases.reserve_for_order.apply(
             uow,
             ReserveForOrderInput(
@@ -90,27 +76,27 @@ def build_handlers(use_cases: CatalogUseCases) -> dict[str, Handler[Any]]:
                 order_id=placed.order_id,
                 currency=placed.currency,
                 lines=[RequestedLine(line.sku, line.quantity) for line in placed.lines],
-                causation_id=_causation(event),
+                causation_id=event.causation_id(),
             ),
         )
 
     async def on_order_cancel_requested(event: InboxEvent, uow: CatalogUnitOfWork) -> None:
         order = _Order.model_validate(event.data)
-        _checked_org(order, event)
+        event.require_org(order.org_id)
         await use_cases.release_reservation.apply(
             uow,
             ReleaseReservationInput(
-                org_id=order.org_id, order_id=order.order_id, causation_id=_causation(event)
+                org_id=order.org_id, order_id=order.order_id, causation_id=event.causation_id()
             ),
         )
 
     async def on_order_confirmed(event: InboxEvent, uow: CatalogUnitOfWork) -> None:
         order = _Order.model_validate(event.data)
-        _checked_org(order, event)
+        event.require_org(order.org_id)
         await use_cases.commit_reservation.apply(
             uow,
             CommitReservationInput(
-                org_id=order.org_id, order_id=order.order_id, causation_id=_causation(event)
+                org_id=order.org_id, order_id=order.order_id, causation_id=event.causation_id()
             ),
         )
 

@@ -1,28 +1,18 @@
-"""List the caller's org's products, a page at a time (opaque cursor = last product id)."""
+"""List the caller's org's products, a page at a time (opaque cursor bound to the filters)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict
 
 from catalog.application.permissions import POLICY
 from catalog.application.ports import ProductFilter, UnitOfWorkFactory
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product
 from shared.auth.principal import Principal
-from shared.errors import ValidationError
+from shared.pagination import Page, check_limit, decode_cursor, encode_cursor, page_of
 
-__all__ = ["ListProducts", "ProductPage"]
-
-MAX_LIMIT = 100
-
-
-@dataclass(frozen=True, slots=True)
-class ProductPage:
-    """One page; ``next_cursor`` is None on the last page."""
-
-    items: tuple[Product, ...]
-    next_cursor: str | None
+__all__ = ["ListProducts"]
 
 
 class ListProducts:
@@ -39,19 +29,14 @@ class ListProducts:
         cursor: str | None,
         limit: int = 20,
         filters: ProductFilter | None = None,
-    ) -> ProductPage:
+    ) -> Page[Product]:
         """Return up to ``limit`` (1..100) products after ``cursor``."""
         POLICY.require(principal, "catalog.read", org_id=org_id, not_found=ProductNotFoundError)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError("limit must be between 1 and 100.")
-        try:
-            before = uuid.UUID(cursor) if cursor else None
-        except ValueError as exc:
-            raise ValidationError("The cursor is not valid.") from exc
+        check_limit(limit)
+        bound = asdict(filters or ProductFilter())  # a cursor is bound to its filters
+        before = decode_cursor(cursor, bound)
         async with self._uow() as uow:
             rows = await uow.products.list(
                 org_id=org_id, before=before, limit=limit + 1, filters=filters
             )
-        items = tuple(rows[:limit])
-        more = len(rows) > limit
-        return ProductPage(items, str(items[-1].id) if more and items else None)
+        return page_of(rows, limit, lambda product: encode_cursor(product.id, bound))

@@ -7,7 +7,6 @@ import binascii
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from catalog.application.permissions import POLICY
 from catalog.application.ports import UnitOfWorkFactory
@@ -15,19 +14,11 @@ from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
 from shared.errors import ValidationError
+from shared.pagination import MAX_LIMIT, Page, check_limit, page_of
 
-__all__ = ["ListStockLevels", "StockLevelPage"]
+__all__ = ["ListStockLevels"]
 
-MAX_LIMIT = 100
 _SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-@dataclass(frozen=True, slots=True)
-class StockLevelPage:
-    """One page of (product, stock level); ``next_cursor`` is None on the last page."""
-
-    items: tuple[tuple[Product, StockItem], ...]
-    next_cursor: str | None
 
 
 def _encode(sku: str) -> str:
@@ -61,11 +52,10 @@ class ListStockLevels:
         limit: int = 20,
         skus: Sequence[str] | None = None,
         available_lt: int | None = None,
-    ) -> StockLevelPage:
+    ) -> Page[tuple[Product, StockItem]]:
         """Return up to ``limit`` (1..100) stock levels after ``cursor``, filtered."""
         POLICY.require(principal, "catalog.read", org_id=org_id, not_found=ProductNotFoundError)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError("limit must be between 1 and 100.")
+        check_limit(limit)
         if skus is not None and len(skus) > MAX_LIMIT:
             raise ValidationError("At most 100 SKUs per request.")
         after = _decode(cursor) if cursor else None
@@ -77,6 +67,4 @@ class ListStockLevels:
                 skus=skus,
                 available_lt=available_lt,
             )
-        items = tuple(rows[:limit])
-        more = len(rows) > limit
-        return StockLevelPage(items, _encode(items[-1][1].sku) if more and items else None)
+        return page_of(rows, limit, lambda row: _encode(row[1].sku))

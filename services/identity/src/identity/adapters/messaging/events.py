@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from identity.domain.events import DomainEvent, MembershipChanged, UserRegistered
+from shared.clock import rfc3339
 from shared.outbox import OutboxMessage
 
 __all__ = ["EVENT_TYPES", "SOURCE", "TOPIC", "to_message"]
@@ -19,10 +20,6 @@ EVENT_TYPES = {
 }
 
 
-def _iso(event: DomainEvent) -> str:
-    return event.occurred_at.isoformat().replace("+00:00", "Z")
-
-
 def to_message(event: DomainEvent) -> OutboxMessage:
     """Return the outbox message of ``event``; the key orders what must stay ordered."""
     payload: dict[str, Any]
@@ -30,7 +27,7 @@ def to_message(event: DomainEvent) -> OutboxMessage:
         payload = {
             "user_id": str(event.user_id),
             "org_id": str(event.org_id),
-            "registered_at": _iso(event),
+            "registered_at": rfc3339(event.occurred_at),
         }
         return OutboxMessage(
             topic=TOPIC,
@@ -48,7 +45,7 @@ def to_message(event: DomainEvent) -> OutboxMessage:
             "role": event.role.value if event.role is not None else None,
             "previous_role": event.previous_role.value if event.previous_role else None,
             "changed_by": str(event.changed_by),
-            "changed_at": _iso(event),
+            "changed_at": rfc3339(event.occurred_at),
         }
         # Keyed by org: every change to an org's membership is applied in order.
         return OutboxMessage(

@@ -11,7 +11,7 @@ Creating an endpoint takes an ``Idempotency-Key``: a replay answers the stored r
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -31,15 +31,12 @@ from notifications.application.use_cases.create_webhook_endpoint import (
 from notifications.domain.values import DeliveryStatus, WebhookEventType
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
+from shared.http.idempotency import IdempotencyKey, idempotent_response
 from shared.idempotency import request_fingerprint
 
 __all__ = ["build_router"]
 
 BASE = "/webhook-endpoints"
-IdempotencyKey = Annotated[
-    str,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7E]+$"),
-]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=512)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
@@ -73,10 +70,11 @@ def build_router(use_cases: NotificationsUseCases, auth: BearerAuth) -> APIRoute
             fingerprint=request_fingerprint("POST", BASE, body.model_dump(mode="json")),
         )
         stored = created.response
-        headers = {"Location": f"{BASE}/{stored.body.get('id', '')}"}
-        if created.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+        return idempotent_response(
+            stored,
+            replayed=created.replayed,
+            headers={"Location": f"{BASE}/{stored.body.get('id', '')}"},
+        )
 
     @router.get(BASE, operation_id="listWebhookEndpoints", response_model=WebhookEndpointPage)
     async def list_webhook_endpoints(

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from notifications.domain.events import (
@@ -13,6 +12,7 @@ from notifications.domain.events import (
     WebhookDeliveryFailed,
     WebhookDeliverySucceeded,
 )
+from shared.clock import rfc3339
 from shared.outbox import OutboxMessage
 
 __all__ = ["EVENT_TYPES", "SOURCE", "TOPIC", "to_message"]
@@ -23,10 +23,6 @@ EVENT_TYPES = {
     WebhookDeliverySucceeded: "ordo.notifications.webhook_delivery.succeeded.v1",
     WebhookDeliveryFailed: "ordo.notifications.webhook_delivery.failed.v1",
 }
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _payload(event: DomainEvent) -> dict[str, Any]:
@@ -42,13 +38,13 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
         case WebhookDeliverySucceeded():
             return base | {
                 "response_status": event.response_status,
-                "delivered_at": _iso(event.occurred_at),
+                "delivered_at": rfc3339(event.occurred_at),
             }
         case WebhookDeliveryFailed():
             return base | {
                 "last_response_status": event.last_response_status,
                 "last_error": event.last_error.value,
-                "failed_at": _iso(event.occurred_at),
+                "failed_at": rfc3339(event.occurred_at),
             }
     raise TypeError(f"no integration event for {type(event).__name__}")
 

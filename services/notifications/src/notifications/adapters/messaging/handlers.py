@@ -93,8 +93,7 @@ def to_input(event: InboxEvent, event_type: WebhookEventType) -> ScheduleDeliver
         raise ValidationError("The payload is too large to deliver.")
     org_id = _uuid(data.get("org_id"), "org_id")
     _uuid(data.get("order_id"), "order_id")
-    if event.org_id is not None and event.org_id != str(org_id):
-        raise ValidationError("The payload's org_id differs from ce_orgid.")
+    event.require_org(org_id)
     return ScheduleDeliveriesInput(
         org_id=org_id,
         event_id=_uuid(event.id, "ce_id"),

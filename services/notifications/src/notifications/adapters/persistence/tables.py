@@ -14,7 +14,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
@@ -37,15 +37,7 @@ __all__ = [
     "outbox",
 ]
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "%(table_name)s_%(column_0_N_name)s_idx",
-        "uq": "%(table_name)s_%(column_0_N_name)s_key",
-        "ck": "%(table_name)s_%(constraint_name)s_ck",
-        "fk": "%(table_name)s_%(column_0_name)s_fkey",
-        "pk": "%(table_name)s_pkey",
-    }
-)
+metadata = service_metadata()
 
 _TS = DateTime(timezone=True)
 EVENT_TYPES_SQL = (

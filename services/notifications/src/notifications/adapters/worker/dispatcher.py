@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from notifications.adapters.worker.listener import PgListener
 from notifications.application.use_cases.attempt_delivery import AttemptDelivery
 from notifications.application.use_cases.claim_due_deliveries import (
     ClaimDueDeliveries,
@@ -30,7 +29,7 @@ from notifications.application.use_cases.purge_expired_records import PurgeExpir
 from notifications.domain.values import DeliveryStatus
 from shared.clock import Clock, SystemClock
 from shared.observability.metrics import Metrics, default_metrics
-from shared.outbox import RelayWakeup
+from shared.outbox import PgListener, RelayWakeup
 
 __all__ = ["DeliveryWorker", "WorkerConfig"]
 

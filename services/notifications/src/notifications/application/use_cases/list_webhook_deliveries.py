@@ -6,27 +6,16 @@ Readable for a deleted endpoint too, until the retention purge removes its deliv
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-from notifications.application.pagination import decode_cursor, encode_cursor
 from notifications.application.permissions import POLICY
 from notifications.application.ports import DeliveryFilter, UnitOfWorkFactory
 from notifications.domain.delivery import Delivery
 from notifications.domain.errors import EndpointNotFoundError
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ValidationError
+from shared.pagination import Page, check_limit, decode_cursor, encode_cursor, page_of
 
-__all__ = ["DeliveryPage", "ListWebhookDeliveries"]
-
-MAX_LIMIT = 100
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryPage:
-    """One page; ``next_cursor`` is None on the last page."""
-
-    items: tuple[Delivery, ...]
-    next_cursor: str | None
+__all__ = ["ListWebhookDeliveries"]
 
 
 class ListWebhookDeliveries:
@@ -44,11 +33,10 @@ class ListWebhookDeliveries:
         cursor: str | None = None,
         limit: int = 20,
         filters: DeliveryFilter | None = None,
-    ) -> DeliveryPage:
+    ) -> Page[Delivery]:
         """Up to ``limit`` (1..100) deliveries after ``cursor``, each with its attempts."""
         POLICY.require(principal, "webhooks.read", org_id=org_id, not_found=EndpointNotFoundError)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError("limit must be between 1 and 100.")
+        check_limit(limit)
         filters = filters or DeliveryFilter()
         after, until = filters.created_after, filters.created_before
         if after is not None and until is not None and after >= until:
@@ -77,6 +65,4 @@ class ListWebhookDeliveries:
                 limit=limit + 1,
                 filters=filters,
             )
-        items = tuple(rows[:limit])
-        more = len(rows) > limit and items
-        return DeliveryPage(items, encode_cursor(items[-1].id, bound) if more else None)
+        return page_of(rows, limit, lambda delivery: encode_cursor(delivery.id, bound))

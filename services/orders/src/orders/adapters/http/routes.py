@@ -10,7 +10,7 @@ Idempotency-Key, byte for byte, plus ``Idempotent-Replayed: true`` when it is a 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Query, status
+from fastapi import APIRouter, Body, Depends, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -28,14 +28,9 @@ from orders.application.use_cases.place_order import PlaceOrderInput
 from orders.domain.model import OrderStatus as DomainStatus
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
+from shared.http.idempotency import IdempotencyKey, idempotent_response
 
-__all__ = ["REPLAYED_HEADER", "build_router"]
-
-REPLAYED_HEADER = "Idempotent-Replayed"
-IdempotencyKey = Annotated[
-    str,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7E]+$"),
-]
+__all__ = ["build_router"]
 
 _NO_NOTE = CancelOrderRequest()
 
@@ -66,10 +61,9 @@ def build_router(use_cases: OrdersUseCases, auth: BearerAuth) -> APIRouter:
             ),
         )
         stored = result.response
-        headers = {"Location": f"/orders/{stored.body['id']}"}
-        if result.replayed:
-            headers[REPLAYED_HEADER] = "true"
-        return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+        return idempotent_response(
+            stored, replayed=result.replayed, headers={"Location": f"/orders/{stored.body['id']}"}
+        )
 
     @router.get("/orders", operation_id="listOrders", response_model=OrderPage, tags=["orders"])
     async def list_orders(

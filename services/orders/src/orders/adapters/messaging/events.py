@@ -5,7 +5,6 @@ order's version after the change (``order_version``).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from orders.domain.events import (
@@ -18,6 +17,7 @@ from orders.domain.events import (
     OrderRejected,
 )
 from orders.domain.values import Money, OrderLine
+from shared.clock import rfc3339
 from shared.outbox import OutboxMessage
 
 __all__ = ["EVENT_TYPES", "SOURCE", "TOPIC", "to_message"]
@@ -32,10 +32,6 @@ EVENT_TYPES: dict[type[DomainEvent], str] = {
     OrderCancelRequested: "ordo.orders.order.cancel_requested.v1",
     OrderCancelled: "ordo.orders.order.cancelled.v1",
 }
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def _money(money: Money) -> dict[str, Any]:
@@ -66,13 +62,13 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
                 "placed_by": str(event.placed_by),
                 "currency": event.currency,
                 "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in event.lines],
-                "placed_at": _iso(event.occurred_at),
+                "placed_at": rfc3339(event.occurred_at),
             }
         case OrderPaymentRequested():
             return base | {
                 "reservation_id": str(event.reservation_id),
                 "amount": _money(event.amount),
-                "requested_at": _iso(event.occurred_at),
+                "requested_at": rfc3339(event.occurred_at),
             }
         case OrderConfirmed():
             return base | {
@@ -80,7 +76,7 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
                 "payment_id": str(event.payment_id),
                 "total": _money(event.total),
                 "lines": [_priced(line) for line in event.lines],
-                "confirmed_at": _iso(event.occurred_at),
+                "confirmed_at": rfc3339(event.occurred_at),
             }
         case OrderRejected():
             return base | {
@@ -89,16 +85,16 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
                     {"sku": ln.sku, "requested": ln.requested, "available": ln.available}
                     for ln in event.rejected_lines
                 ],
-                "rejected_at": _iso(event.occurred_at),
+                "rejected_at": rfc3339(event.occurred_at),
             }
         case OrderCancelRequested():
             return base | {
                 "reason": event.reason,
                 "requested_by": str(event.requested_by) if event.requested_by else None,
-                "requested_at": _iso(event.occurred_at),
+                "requested_at": rfc3339(event.occurred_at),
             }
         case OrderCancelled():
-            return base | {"reason": event.reason, "cancelled_at": _iso(event.occurred_at)}
+            return base | {"reason": event.reason, "cancelled_at": rfc3339(event.occurred_at)}
     raise TypeError(f"no integration event for {type(event).__name__}")
 
 

@@ -25,7 +25,6 @@ from orders.application.use_cases.on_stock_rejected import StockRejectedInput
 from orders.application.use_cases.on_stock_released import StockReleasedInput
 from orders.application.use_cases.on_stock_reserved import StockReservedInput
 from orders.domain.values import Money, OrderLine, RejectedLine
-from shared.errors import ValidationError
 from shared.inbox import Handler, InboxEvent
 
 __all__ = [
@@ -123,8 +122,7 @@ class _PaymentDeferred(_Payment):
 def _reply(model: type[M], event: InboxEvent) -> M:
     """Validate the payload; its org must be the envelope's (when the envelope names one)."""
     reply = model.model_validate(event.data)
-    if event.org_id is not None and event.org_id != str(reply.org_id):
-        raise ValidationError("The payload's org_id differs from ce_orgid.")
+    event.require_org(reply.org_id)
     return reply
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
     Table,
@@ -22,20 +21,13 @@ from sqlalchemy import (
     text,
 )
 
+from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
 __all__ = ["idempotency_keys", "metadata", "order_lines", "orders", "outbox"]
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "%(table_name)s_%(column_0_N_name)s_idx",
-        "uq": "%(table_name)s_%(column_0_N_name)s_key",
-        "ck": "%(table_name)s_%(constraint_name)s_ck",
-        "fk": "%(table_name)s_%(column_0_name)s_fkey",
-        "pk": "%(table_name)s_pkey",
-    }
-)
+metadata = service_metadata()
 
 _TS = DateTime(timezone=True)
 STATUSES = ("pending", "awaiting_payment", "confirmed", "rejected", "cancelling", "cancelled")

@@ -6,7 +6,6 @@ one payment per order, so the order is the unit of ordering end to end).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from payments.domain.events import (
@@ -17,6 +16,7 @@ from payments.domain.events import (
     PaymentVoided,
 )
 from payments.domain.values import Money
+from shared.clock import rfc3339
 from shared.outbox import OutboxMessage
 
 __all__ = ["EVENT_TYPES", "SOURCE", "TOPIC", "to_message"]
@@ -29,10 +29,6 @@ EVENT_TYPES = {
     PaymentAuthorizationDeferred: "ordo.payments.payment.authorization_deferred.v1",
     PaymentVoided: "ordo.payments.payment.voided.v1",
 }
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def _money(money: Money) -> dict[str, Any]:
@@ -53,7 +49,7 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
                 "provider": event.provider,
                 "provider_reference": event.provider_reference,
                 "attempts": event.attempts,
-                "authorized_at": _iso(event.occurred_at),
+                "authorized_at": rfc3339(event.occurred_at),
             }
         case PaymentFailed():
             return base | {
@@ -62,21 +58,21 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
                 "reason": event.reason.value,
                 "provider_code": event.provider_code,
                 "attempts": event.attempts,
-                "failed_at": _iso(event.occurred_at),
+                "failed_at": rfc3339(event.occurred_at),
             }
         case PaymentAuthorizationDeferred():
             return base | {
                 "reason": event.reason.value,
                 "attempts": event.attempts,
-                "next_attempt_at": _iso(event.next_attempt_at),
-                "deferred_at": _iso(event.occurred_at),
+                "next_attempt_at": rfc3339(event.next_attempt_at),
+                "deferred_at": rfc3339(event.occurred_at),
             }
         case PaymentVoided():
             return base | {
                 "causation_id": str(event.causation_id),
                 "amount": _money(event.amount),
                 "provider_reference": event.provider_reference,
-                "voided_at": _iso(event.occurred_at),
+                "voided_at": rfc3339(event.occurred_at),
             }
     raise TypeError(f"no integration event for {type(event).__name__}")
 

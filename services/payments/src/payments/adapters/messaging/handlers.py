@@ -18,7 +18,6 @@ from payments.application.facade import PaymentsUseCases
 from payments.application.use_cases.cancel_payment import CancelPaymentInput
 from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.domain.values import MAX_AMOUNT, Money
-from shared.errors import ValidationError
 from shared.inbox import Handler, InboxEvent
 
 __all__ = ["ORDER_CANCEL_REQUESTED", "ORDER_PAYMENT_REQUESTED", "SKIPPED", "build_handlers"]
@@ -55,42 +54,29 @@ class _PaymentRequested(_Order):
     amount: _Money
 
 
-def _causation(event: InboxEvent) -> uuid.UUID:
-    try:
-        return uuid.UUID(event.id)
-    except ValueError as exc:
-        raise ValidationError("ce_id is not a UUID.") from exc
-
-
-def _checked_org(order: _Order, event: InboxEvent) -> None:
-    """The payload's org must be the envelope's (when the envelope names one)."""
-    if event.org_id is not None and event.org_id != str(order.org_id):
-        raise ValidationError("The payload's org_id differs from ce_orgid.")
-
-
 def build_handlers(use_cases: PaymentsUseCases) -> dict[str, Handler[Any]]:
     """Return ``{ce_type: handler}`` for the consumer of ``orders.events``."""
 
     async def on_order_payment_requested(event: InboxEvent, uow: PaymentsUnitOfWork) -> None:
         requested = _PaymentRequested.model_validate(event.data)
-        _checked_org(requested, event)
+        event.require_org(requested.org_id)
         await use_cases.request_payment.apply(
             uow,
             RequestPaymentInput(
                 org_id=requested.org_id,
                 order_id=requested.order_id,
                 amount=Money(requested.amount.amount_minor, requested.amount.currency),
-                causation_id=_causation(event),
+                causation_id=event.causation_id(),
             ),
         )
 
     async def on_order_cancel_requested(event: InboxEvent, uow: PaymentsUnitOfWork) -> None:
         order = _Order.model_validate(event.data)
-        _checked_org(order, event)
+        event.require_org(order.org_id)
         await use_cases.cancel_payment.apply(
             uow,
             CancelPaymentInput(
-                org_id=order.org_id, order_id=order.order_id, causation_id=_causation(event)
+                org_id=order.org_id, order_id=order.order_id, causation_id=event.causation_id()
             ),
         )
 

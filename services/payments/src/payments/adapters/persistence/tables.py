@@ -14,26 +14,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     UniqueConstraint,
     Uuid,
 )
 
+from shared.db import service_metadata
 from shared.outbox import outbox_table
 
 __all__ = ["attempts", "metadata", "outbox", "payments", "tombstones"]
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "%(table_name)s_%(column_0_N_name)s_idx",
-        "uq": "%(table_name)s_%(column_0_N_name)s_key",
-        "ck": "%(table_name)s_%(constraint_name)s_ck",
-        "fk": "%(table_name)s_%(column_0_name)s_fkey",
-        "pk": "%(table_name)s_pkey",
-    }
-)
+metadata = service_metadata()
 
 _TS = DateTime(timezone=True)
 
