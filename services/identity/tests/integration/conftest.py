@@ -13,17 +13,27 @@ from asgi_lifespan import LifespanManager
 
 from identity.bootstrap import IdentitySettings, PasswordSettings, build_app
 from shared.settings import DatabaseSettings
+from shared.testing import Endpoints
 from shared.testing.migrations import Alembic
+from shared.testing.plugin import temporary_database
 
 SERVICE = Path(__file__).resolve().parents[2]
 ALEMBIC = Alembic(SERVICE)
 
 
 @pytest.fixture(scope="session")
-async def migrated(ordo_database: DatabaseSettings) -> DatabaseSettings:
-    """The worker's database at identity's head revision."""
-    await ALEMBIC.upgrade_head(ordo_database)
-    return ordo_database
+async def identity_database(ordo_endpoints: Endpoints) -> AsyncIterator[DatabaseSettings]:
+    """A database of identity's own for this xdist worker (as in production: the drift test
+    must see identity's tables and nothing the chassis tests create in the shared one)."""
+    async with temporary_database(ordo_endpoints, "ordo_identity_test") as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+async def migrated(identity_database: DatabaseSettings) -> DatabaseSettings:
+    """The worker's identity database at identity's head revision."""
+    await ALEMBIC.upgrade_head(identity_database)
+    return identity_database
 
 
 def kek_for(database: DatabaseSettings) -> str:
