@@ -238,7 +238,12 @@ async def closed_loop(
             k = 0
             while time.monotonic() < stop_at:
                 t0 = time.monotonic()
-                r = await http.post(url, json=body, headers=headers_of(n, k))
+                try:
+                    r = await http.post(url, json=body, headers=headers_of(n, k))
+                except httpx.TransportError:  # e.g. a kept-alive connection closed under us
+                    failures += 1
+                    k += 1
+                    continue
                 if r.status_code == 201:
                     latencies.append((time.monotonic() - t0) * 1000)
                 else:
