@@ -12,7 +12,9 @@ wrong page. A use case reads::
     return page_of(rows, limit, lambda order: encode_cursor(order.id, bound))
 
 The cursor is URL-safe base64 of ``{"after": <last id>, "f": <digest of the filters>}``; the
-digest is over the filters' canonical JSON (sets sorted), so equal filters always match.
+digest is over the filters' canonical JSON (sets sorted), so equal filters always match. Lists
+ordered by something else than an id (stock by SKU) use :func:`decode_key_cursor`, whose
+position is a string.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "Page",
     "check_limit",
     "decode_cursor",
+    "decode_key_cursor",
     "encode_cursor",
     "page_of",
 ]
@@ -75,8 +78,8 @@ def _digest(filters: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:_DIGEST_CHARS]
 
 
-def encode_cursor(after: uuid.UUID, filters: Mapping[str, object]) -> str:
-    """The cursor of the page after the item ``after``, bound to ``filters``."""
+def encode_cursor(after: uuid.UUID | str, filters: Mapping[str, object]) -> str:
+    """The cursor of the page after the item ``after`` (an id or a key), bound to ``filters``."""
     raw = json.dumps({"after": str(after), "f": _digest(filters)}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
 
@@ -88,8 +91,8 @@ def _invalid() -> ValidationError:
     )
 
 
-def decode_cursor(cursor: str | None, filters: Mapping[str, object]) -> uuid.UUID | None:
-    """The id to continue after, or None for the first page (no cursor).
+def decode_key_cursor(cursor: str | None, filters: Mapping[str, object]) -> str | None:
+    """The key to continue after, or None for the first page (no cursor).
 
     Raises:
         ValidationError: the cursor is malformed, or was issued for other filters.
@@ -99,13 +102,28 @@ def decode_cursor(cursor: str | None, filters: Mapping[str, object]) -> uuid.UUI
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        after = uuid.UUID(str(data["after"]))
+        after = data["after"]
         bound = data["f"]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeError):
         raise _invalid() from None
-    if bound != _digest(filters):
+    if not isinstance(after, str) or bound != _digest(filters):
         raise _invalid()
     return after
+
+
+def decode_cursor(cursor: str | None, filters: Mapping[str, object]) -> uuid.UUID | None:
+    """The id to continue after, or None for the first page (no cursor).
+
+    Raises:
+        ValidationError: the cursor is malformed, or was issued for other filters.
+    """
+    after = decode_key_cursor(cursor, filters)
+    if after is None:
+        return None
+    try:
+        return uuid.UUID(after)
+    except ValueError:
+        raise _invalid() from None
 
 
 def page_of(rows: Sequence[T], limit: int, cursor_after: Callable[[T], str]) -> Page[T]:

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.errors import ValidationError
-from shared.pagination import MAX_LIMIT, Page, check_limit, decode_cursor, encode_cursor, page_of
+from shared.pagination import (
+    MAX_LIMIT,
+    Page,
+    check_limit,
+    decode_cursor,
+    decode_key_cursor,
+    encode_cursor,
+    page_of,
+)
 
 
 class Status(enum.Enum):
@@ -100,3 +108,13 @@ def test_a_page_has_a_next_cursor_only_when_more_rows_follow() -> None:
     assert page_of([1, 2, 3], 2, after) == Page((1, 2), "after-2")
     assert page_of([1, 2], 2, after) == Page((1, 2), None)
     assert page_of([], 2, after) == Page((), None)
+
+
+def test_a_key_cursor_carries_a_string_position_bound_to_its_filters() -> None:
+    filters = {"skus": ["A-1", "B-2"], "available_lt": None}
+    cursor = encode_cursor("B-2", filters)
+    assert decode_key_cursor(cursor, filters) == "B-2"
+    with pytest.raises(ValidationError):
+        decode_key_cursor(cursor, {"skus": None, "available_lt": None})
+    with pytest.raises(ValidationError):  # an id cursor cannot take a key position
+        decode_cursor(cursor, filters)

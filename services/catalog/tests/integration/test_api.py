@@ -105,6 +105,11 @@ async def test_products_and_stock_through_the_api(
     assert [s["sku"] for s in low.json()["items"]] == ["API-2"]
     bad = await api.get("/stock", params={"cursor": "%%%"}, headers=viewer)
     assert bad.status_code == 422
+    # A cursor is bound to its filters: replayed with others it is a 422, not a wrong page.
+    other = await api.get(
+        "/stock", params={"cursor": first["next_cursor"], "available_lt": 3}, headers=viewer
+    )
+    assert other.status_code == 422
 
 
 async def test_roles_tenancy_and_missing_credentials(

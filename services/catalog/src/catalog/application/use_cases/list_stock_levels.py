@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from collections.abc import Sequence
 
@@ -14,31 +11,21 @@ from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
 from shared.errors import ValidationError
-from shared.pagination import MAX_LIMIT, Page, check_limit, page_of
+from shared.pagination import (
+    MAX_LIMIT,
+    Page,
+    check_limit,
+    decode_key_cursor,
+    encode_cursor,
+    page_of,
+)
 
 __all__ = ["ListStockLevels"]
 
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def _encode(sku: str) -> str:
-    return base64.urlsafe_b64encode(sku.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    """The SKU a cursor carries; anything else is a 422 (never a 500, never a silent restart)."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        sku = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError("The cursor is not valid.") from exc
-    if not _SKU.fullmatch(sku):
-        raise ValidationError("The cursor is not valid.")
-    return sku
-
 
 class ListStockLevels:
-    """Every member lists their org's stock levels, ordered by SKU (opaque SKU cursor)."""
+    """Every member lists their org's stock levels, ordered by SKU (the cursor carries the last
+    SKU and is bound to the filters, like every list's)."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -58,7 +45,8 @@ class ListStockLevels:
         check_limit(limit)
         if skus is not None and len(skus) > MAX_LIMIT:
             raise ValidationError("At most 100 SKUs per request.")
-        after = _decode(cursor) if cursor else None
+        bound = {"skus": sorted(skus) if skus is not None else None, "available_lt": available_lt}
+        after = decode_key_cursor(cursor, bound)
         async with self._uow() as uow:
             rows = await uow.stock.list(
                 org_id=org_id,
@@ -67,4 +55,4 @@ class ListStockLevels:
                 skus=skus,
                 available_lt=available_lt,
             )
-        return page_of(rows, limit, lambda row: _encode(row[1].sku))
+        return page_of(rows, limit, lambda row: encode_cursor(row[1].sku, bound))
