@@ -84,6 +84,7 @@ async def sign_up(http: httpx.AsyncClient, stock: int) -> Tenant:
             "display_name": "Bench",
             "org_name": f"Bench {tag}",
         },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     r.raise_for_status()
     tenant = Tenant(r.json()["access_token"], r.json()["org_id"])

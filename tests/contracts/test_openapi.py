@@ -23,8 +23,6 @@ INTERNAL = {  # internal contract -> the public tags it serves
 COMMERCE_TAGS = set().union(*INTERNAL.values())
 PROBLEM = "application/problem+json"
 # Identity's operations (issue 4) predate these rules; listed here so the gap stays visible.
-IDENTITY_EXEMPT_IDEMPOTENCY = {"signUp", "addMember"}
-IDENTITY_EXEMPT_PAGINATION = {"listMembers"}
 IDENTITY_EXEMPT_PROBLEMS = {"identity:getJwks"}  # only a `default` problem response
 
 OPENAPI_FILES = sorted(OPENAPI_DIR.glob("*.yaml"))
@@ -140,10 +138,6 @@ def test_creating_posts_require_an_idempotency_key(
     method: str,
     op: dict[str, Any],
 ) -> None:
-    if op["operationId"] in IDENTITY_EXEMPT_IDEMPOTENCY:
-        # A known gap: strict, so closing it turns this red until the exemption goes.
-        gap = "identity's operation (issue 4) takes no Idempotency-Key yet"
-        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     key = _parameters(doc, op).get(("header", "idempotency-key"))
     assert key is not None, "creating POST without an Idempotency-Key header"
     assert key["required"] is True
@@ -159,10 +153,6 @@ def test_lists_use_cursor_pagination(
     method: str,
     op: dict[str, Any],
 ) -> None:
-    if op["operationId"] in IDENTITY_EXEMPT_PAGINATION:
-        # A known gap: strict, so closing it turns this red until the exemption goes.
-        gap = "identity's members list (issue 4) is not paginated yet"
-        request.applymarker(pytest.mark.xfail(reason=gap, strict=True))
     assert method == "get"
     params = _parameters(doc, op)
     schema = _success_schema(doc, op) or {}

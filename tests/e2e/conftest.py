@@ -145,6 +145,7 @@ async def new_tenant(stack: None) -> AsyncIterator[Callable[[], Awaitable[Tenant
                         display_name=f"E2E {tag}",
                         org_name=f"E2E org {tag}",
                     ),
+                    idempotency_key=str(uuid.uuid4()),
                 ),
                 201,
             )

@@ -96,8 +96,14 @@ def signup_body() -> dict[str, str]:
 
 
 async def test_bearer_mode_end_to_end(edge: httpx.AsyncClient) -> None:
-    signed = await edge.post("/v1/auth/signup", json=signup_body())
+    body, key = signup_body(), {"Idempotency-Key": str(uuid.uuid4())}
+    signed = await edge.post("/v1/auth/signup", json=body, headers=key)
     assert signed.status_code == 201, signed.text
+    assert "idempotent-replayed" not in signed.headers
+    replayed = await edge.post("/v1/auth/signup", json=body, headers=key)
+    assert replayed.status_code == 201, replayed.text
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json()["user_id"] == signed.json()["user_id"]
     assert signed.headers["cache-control"] == "no-store"
     assert "set-cookie" not in signed.headers
     tokens = signed.json()
@@ -126,7 +132,7 @@ async def test_browser_mode_keeps_the_refresh_token_in_a_strict_cookie(
     signed = await edge.post(
         "/v1/auth/signup",
         json=signup_body(),
-        headers={"Auth-Mode": "cookie", "Origin": ORIGIN},
+        headers={"Auth-Mode": "cookie", "Origin": ORIGIN} | {"Idempotency-Key": str(uuid.uuid4())},
     )
     assert signed.status_code == 201, signed.text
     assert "refresh_token" not in signed.json()
@@ -204,7 +210,10 @@ async def test_each_user_has_a_limit_of_their_own(
         update={"rate_limits": limits(redis_prefix, per_user="3/minute")}
     )
     async with await edge_client(settings, identity_app) as client:
-        tokens = (await client.post("/v1/auth/signup", json=signup_body())).json()
+        signed = await client.post(
+            "/v1/auth/signup", json=signup_body(), headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        tokens = signed.json()
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
         statuses = [(await client.get("/v1/me", headers=auth)).status_code for _ in range(4)]
         anonymous = await client.get("/v1/.well-known/jwks.json")

@@ -29,6 +29,7 @@ async def sign_up(client: httpx.AsyncClient, name: str | None = None) -> dict[st
             "display_name": name,
             "org_name": f"{name} org",
         },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert response.status_code == 201, response.text
     return response.json() | {"email": f"{name}@example.com"}
@@ -173,3 +174,108 @@ async def test_the_served_openapi_matches_the_contract(
     assert operations(served) == operations(contract)
     for name in ("SignUpRequest", "AddMemberRequest", "TokenResponse", "MemberResponse"):
         assert served["components"]["schemas"][name] == contract["components"]["schemas"][name]
+
+
+async def test_members_are_paginated_with_a_cursor(identity: httpx.AsyncClient) -> None:
+    owner = await sign_up(identity)
+    org = owner["org_id"]
+    for _ in range(2):
+        person = await sign_up(identity)
+        added = await identity.post(
+            f"/orgs/{org}/members",
+            json={"email": person["email"], "role": "member"},
+            headers=bearer(owner) | {"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert added.status_code == 201, added.text
+    first = await identity.get(f"/orgs/{org}/members?limit=2", headers=bearer(owner))
+    assert first.status_code == 200, first.text
+    assert len(first.json()["items"]) == 2
+    cursor = first.json()["next_cursor"]
+    rest = await identity.get(
+        f"/orgs/{org}/members", params={"cursor": cursor}, headers=bearer(owner)
+    )
+    assert rest.status_code == 200
+    assert rest.json()["next_cursor"] is None
+    ids = [m["user_id"] for m in first.json()["items"] + rest.json()["items"]]
+    assert ids == sorted(ids, key=uuid.UUID)
+    assert len(set(ids)) == 3
+    bad = await identity.get(
+        f"/orgs/{org}/members", params={"cursor": "not-a-cursor"}, headers=bearer(owner)
+    )
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "validation.failed"
+    too_many = await identity.get(f"/orgs/{org}/members?limit=101", headers=bearer(owner))
+    assert too_many.status_code == 422
+
+
+async def test_sign_up_with_a_key_is_idempotent_and_stores_no_token(
+    identity: httpx.AsyncClient, identity_settings: IdentitySettings
+) -> None:
+    name = uuid.uuid4().hex[:10]
+    body = {
+        "email": f"{name}@example.com",
+        "password": PASSWORD,
+        "display_name": name,
+        "org_name": f"{name} org",
+    }
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    missing = await identity.post("/auth/signup", json=body)
+    assert missing.status_code == 422
+    first, second = await asyncio.gather(
+        identity.post("/auth/signup", json=body, headers=key),
+        identity.post("/auth/signup", json=body, headers=key),
+    )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses in ([201, 201], [201, 409]), (first.text, second.text)
+    created = first if first.status_code == 201 else second
+    assert created.headers["cache-control"] == "no-store"
+    replay = await identity.post("/auth/signup", json=body, headers=key)
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.headers["cache-control"] == "no-store"
+    assert replay.json()["user_id"] == created.json()["user_id"]
+    assert replay.json()["refresh_token"] != created.json()["refresh_token"]
+    wrong = await identity.post(
+        "/auth/signup", json=body | {"password": "another password 1"}, headers=key
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["code"] == "idempotency.key_reused"
+    engine = create_async_engine(identity_settings.database.url())
+    try:
+        async with engine.connect() as conn:
+            users = await conn.scalar(
+                text("SELECT count(*) FROM users WHERE email = :e"), {"e": body["email"]}
+            )
+            stored = (
+                await conn.execute(text("SELECT response_body::text FROM idempotency_keys"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert users == 1
+    assert not any(created.json()["refresh_token"] in (row[0] or "") for row in stored)
+    assert not any(PASSWORD in (row[0] or "") for row in stored)
+
+
+async def test_add_member_with_a_key_replays_the_stored_response(
+    identity: httpx.AsyncClient,
+) -> None:
+    owner = await sign_up(identity)
+    person = await sign_up(identity)
+    path = f"/orgs/{owner['org_id']}/members"
+    body = {"email": person["email"], "role": "member"}
+    key = bearer(owner) | {"Idempotency-Key": str(uuid.uuid4())}
+    first = await identity.post(path, json=body, headers=key)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = await identity.post(path, json=body, headers=key)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = await identity.post(path, json=body | {"role": "viewer"}, headers=key)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency.key_reused"
+    fresh = await identity.post(
+        path, json=body, headers=bearer(owner) | {"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert fresh.status_code == 409
+    assert fresh.json()["code"] == "member.already_exists"

@@ -30,6 +30,7 @@ async def test_outbox_rows_match_the_asyncapi_contract(
                 "display_name": "Owner",
                 "org_name": "Contract",
             },
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
     ).json()
     other = f"{uuid.uuid4().hex[:8]}@example.com"
@@ -41,10 +42,13 @@ async def test_outbox_rows_match_the_asyncapi_contract(
             "display_name": "O",
             "org_name": "O",
         },
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     auth = {"Authorization": f"Bearer {owner['access_token']}"}
     added = await identity.post(
-        f"/orgs/{owner['org_id']}/members", json={"email": other, "role": "member"}, headers=auth
+        f"/orgs/{owner['org_id']}/members",
+        json={"email": other, "role": "member"},
+        headers=auth | {"Idempotency-Key": str(uuid.uuid4())},
     )
     user_id = added.json()["user_id"]
     path = f"/orgs/{owner['org_id']}/members/{user_id}"

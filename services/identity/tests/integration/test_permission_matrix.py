@@ -82,6 +82,7 @@ async def sign_up(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.post(
         "/auth/signup",
         json={"email": email, "password": PASSWORD, "display_name": name, "org_name": name},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert response.status_code == 201, response.text
     return response.json() | {"email": email}
@@ -97,7 +98,7 @@ async def member_of(client: httpx.AsyncClient, owner: dict[str, Any], role: Role
     added = await client.post(
         f"/orgs/{owner['org_id']}/members",
         json={"email": person["email"], "role": role.value},
-        headers=bearer(owner["access_token"]),
+        headers=bearer(owner["access_token"]) | {"Idempotency-Key": str(uuid.uuid4())},
     )
     assert added.status_code == 201, added.text
     switched = await client.post(
@@ -133,7 +134,8 @@ async def test_permission_matrix(
         op.method,
         path,
         json=body_for(op.body_schema, newcomer["email"]),
-        headers=bearer(caller["access_token"]),
+        # Creating POSTs require a key; the others ignore it.
+        headers=bearer(caller["access_token"]) | {"Idempotency-Key": str(uuid.uuid4())},
     )
     granted = role in MATRIX[op.permission]
     expected = 404 if scope == "other" else (op.success if granted else 403)

@@ -26,6 +26,7 @@ from identity.domain.model import Membership, Org, RefreshToken, SigningKey, Use
 from shared.auth import JwksKeySource, TokenVerifier
 from shared.clock import FrozenClock
 from shared.errors import ConflictError
+from shared.idempotency import IdempotencyKeyReusedError, IdempotentResponse
 
 ISSUER = "https://identity.test"
 AUDIENCE = "ordo-test"
@@ -42,6 +43,9 @@ class Store:
     keys: dict[str, SigningKey] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
     commits: int = 0
+    idempotency: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = field(
+        default_factory=dict
+    )
 
 
 class FakeOrgRepository:
@@ -93,12 +97,18 @@ class FakeMembershipRepository:
     async def remove(self, membership: Membership) -> None:
         del self.s.memberships[(membership.org_id, membership.user_id)]
 
-    async def list_members(self, *, org_id: uuid.UUID) -> Sequence[MemberView]:
-        return [
-            MemberView(m.user_id, u.email, u.display_name, m.role, m.created_at)
-            for (o, _), m in self.s.memberships.items()
-            if o == org_id and (u := self.s.users[m.user_id])
-        ]
+    async def list_members(
+        self, *, org_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> Sequence[MemberView]:
+        found = sorted(
+            (
+                MemberView(m.user_id, u.email, u.display_name, m.role, m.created_at)
+                for (o, _), m in self.s.memberships.items()
+                if o == org_id and (u := self.s.users[m.user_id])
+            ),
+            key=lambda member: member.user_id,
+        )
+        return [m for m in found if after is None or m.user_id > after][:limit]
 
     async def count_owners(self, *, org_id: uuid.UUID) -> int:
         return sum(
@@ -163,6 +173,27 @@ class FakeSigningKeyRepository:
         return len(doomed)
 
 
+class FakeIdempotencyRecords:
+    """Keys claimed in one unit of work; they reach the store only if it commits."""
+
+    def __init__(self, store: Store) -> None:
+        self.s = store
+        self.pending: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = {}
+
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
+        found = self.pending.get((scope, key)) or self.s.idempotency.get((scope, key))
+        if found is None:
+            self.pending[(scope, key)] = (fingerprint, None)
+            return None
+        if found[0] != fingerprint:
+            raise IdempotencyKeyReusedError()
+        return found[1]
+
+    async def complete(self, *, scope: str, key: str, response: IdempotentResponse) -> None:
+        fingerprint, _ = self.pending[(scope, key)]
+        self.pending[(scope, key)] = (fingerprint, response)
+
+
 class FakeUnitOfWork:
     """Writes straight to the store; ``commit`` publishes the recorded events."""
 
@@ -173,6 +204,7 @@ class FakeUnitOfWork:
         self.memberships = FakeMembershipRepository(store)
         self.refresh_tokens = FakeRefreshTokenRepository(store)
         self.signing_keys = FakeSigningKeyRepository(store)
+        self.idempotency = FakeIdempotencyRecords(store)
         self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
@@ -192,6 +224,8 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         self.store.events.extend(self._events)
         self._events = []
+        self.store.idempotency.update(self.idempotency.pending)
+        self.idempotency.pending = {}
         self.store.commits += 1
 
 

@@ -20,7 +20,7 @@ from identity.domain.errors import (
 )
 from identity.domain.events import MembershipChange, MembershipChanged
 from shared.auth import Principal, Role, parse_permission_matrix
-from shared.errors import PermissionDeniedError
+from shared.errors import PermissionDeniedError, ValidationError
 
 
 @dataclass
@@ -138,3 +138,32 @@ async def test_adding_an_unknown_email_is_user_not_found(world) -> None:
 def test_the_policy_equals_the_documented_matrix(repo_root) -> None:
     documented = parse_permission_matrix((repo_root / "docs/security.md").read_text(), "identity")
     assert documented == dict(POLICY.grants)
+
+
+async def test_members_are_listed_a_page_at_a_time_by_user_id(world) -> None:
+    owner = await sign_up(world, "olive")
+    org = owner.principal.org_id
+    joined = [await join(world, owner, name, Role.MEMBER) for name in ("mia", "max", "mo")]
+    expected = sorted([owner.user_id, *(m.user_id for m in joined)])
+    first = await world.use_cases.list_members(owner.principal, org, limit=3)
+    assert [m.user_id for m in first.items] == expected[:3]
+    assert first.next_cursor is not None
+    last = await world.use_cases.list_members(owner.principal, org, cursor=first.next_cursor)
+    assert [m.user_id for m in last.items] == expected[3:]
+    assert last.next_cursor is None
+
+
+async def test_a_members_cursor_of_another_org_or_a_bad_limit_is_rejected(world) -> None:
+    owner = await sign_up(world, "olive")
+    await join(world, owner, "mia", Role.MEMBER)
+    other = await sign_up(world, "otto")
+    await join(world, other, "oona", Role.MEMBER)
+    page = await world.use_cases.list_members(owner.principal, owner.principal.org_id, limit=1)
+    assert page.next_cursor is not None
+    with pytest.raises(ValidationError):
+        await world.use_cases.list_members(
+            other.principal, other.principal.org_id, cursor=page.next_cursor
+        )
+    for limit in (0, 101):
+        with pytest.raises(ValidationError):
+            await world.use_cases.list_members(owner.principal, owner.principal.org_id, limit=limit)

@@ -28,9 +28,11 @@ class MemberListResponse:
 
         Attributes:
             items (list[MemberResponse]):
+            next_cursor (None | str): Pass as cursor for the next page; null on the last page.
      """
 
     items: list[MemberResponse]
+    next_cursor: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -46,11 +48,15 @@ class MemberListResponse:
 
 
 
+        next_cursor: None | str
+        next_cursor = self.next_cursor
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({
             "items": items,
+            "next_cursor": next_cursor,
         })
 
         return field_dict
@@ -71,8 +77,17 @@ class MemberListResponse:
             items.append(items_item)
 
 
+        def _parse_next_cursor(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        next_cursor = _parse_next_cursor(d.pop("next_cursor"))
+
+
         member_list_response = cls(
             items=items,
+            next_cursor=next_cursor,
         )
 
 

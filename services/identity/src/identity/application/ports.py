@@ -16,6 +16,7 @@ from typing import Protocol
 from identity.domain.events import DomainEvent
 from identity.domain.model import Membership, Org, RefreshToken, SigningKey, User
 from shared.auth.principal import Role
+from shared.idempotency import IdempotencyRecords
 from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
@@ -104,8 +105,10 @@ class MembershipRepository(Protocol):
         """Delete a membership."""
         ...
 
-    async def list_members(self, *, org_id: uuid.UUID) -> Sequence[MemberView]:
-        """Return the org's members, oldest first."""
+    async def list_members(
+        self, *, org_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> Sequence[MemberView]:
+        """Return up to ``limit`` of the org's members with a user id above ``after``, by id."""
         ...
 
     async def count_owners(self, *, org_id: uuid.UUID) -> int:
@@ -191,6 +194,11 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     @property
     def signing_keys(self) -> SigningKeyRepository:
         """Signing keys in this transaction."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyRecords:
+        """Idempotency-Key records (signUp, addMember), in this transaction."""
         ...
 
 

@@ -21,10 +21,13 @@ from typing import cast
 def _get_kwargs(
     *,
     body: SignUpRequest,
+    idempotency_key: str,
     auth_mode: SignUpAuthMode | Unset = SignUpAuthMode.BEARER,
 
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    headers["Idempotency-Key"] = idempotency_key
+
     if not isinstance(auth_mode, Unset):
         headers["Auth-Mode"] = str(auth_mode)
 
@@ -113,11 +116,16 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: SignUpRequest,
+    idempotency_key: str,
     auth_mode: SignUpAuthMode | Unset = SignUpAuthMode.BEARER,
 
 ) -> Response[ProblemDetails | TokenResponse]:
-    """ 
+    """  Creates a user and their org (its owner) and answers a session. Idempotent by Idempotency-Key,
+    scoped by the normalised email: a replay with the same body and password answers a fresh session for
+    the same user and org (tokens are never stored), marked Idempotent-Replayed.
+
     Args:
+        idempotency_key (str):
         auth_mode (SignUpAuthMode | Unset):  Default: SignUpAuthMode.BEARER.
         body (SignUpRequest): Create a user and their org.
 
@@ -132,6 +140,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+idempotency_key=idempotency_key,
 auth_mode=auth_mode,
 
     )
@@ -146,11 +155,16 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: SignUpRequest,
+    idempotency_key: str,
     auth_mode: SignUpAuthMode | Unset = SignUpAuthMode.BEARER,
 
 ) -> ProblemDetails | TokenResponse | None:
-    """ 
+    """  Creates a user and their org (its owner) and answers a session. Idempotent by Idempotency-Key,
+    scoped by the normalised email: a replay with the same body and password answers a fresh session for
+    the same user and org (tokens are never stored), marked Idempotent-Replayed.
+
     Args:
+        idempotency_key (str):
         auth_mode (SignUpAuthMode | Unset):  Default: SignUpAuthMode.BEARER.
         body (SignUpRequest): Create a user and their org.
 
@@ -166,6 +180,7 @@ def sync(
     return sync_detailed(
         client=client,
 body=body,
+idempotency_key=idempotency_key,
 auth_mode=auth_mode,
 
     ).parsed
@@ -174,11 +189,16 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: SignUpRequest,
+    idempotency_key: str,
     auth_mode: SignUpAuthMode | Unset = SignUpAuthMode.BEARER,
 
 ) -> Response[ProblemDetails | TokenResponse]:
-    """ 
+    """  Creates a user and their org (its owner) and answers a session. Idempotent by Idempotency-Key,
+    scoped by the normalised email: a replay with the same body and password answers a fresh session for
+    the same user and org (tokens are never stored), marked Idempotent-Replayed.
+
     Args:
+        idempotency_key (str):
         auth_mode (SignUpAuthMode | Unset):  Default: SignUpAuthMode.BEARER.
         body (SignUpRequest): Create a user and their org.
 
@@ -193,6 +213,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+idempotency_key=idempotency_key,
 auth_mode=auth_mode,
 
     )
@@ -207,11 +228,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: SignUpRequest,
+    idempotency_key: str,
     auth_mode: SignUpAuthMode | Unset = SignUpAuthMode.BEARER,
 
 ) -> ProblemDetails | TokenResponse | None:
-    """ 
+    """  Creates a user and their org (its owner) and answers a session. Idempotent by Idempotency-Key,
+    scoped by the normalised email: a replay with the same body and password answers a fresh session for
+    the same user and org (tokens are never stored), marked Idempotent-Replayed.
+
     Args:
+        idempotency_key (str):
         auth_mode (SignUpAuthMode | Unset):  Default: SignUpAuthMode.BEARER.
         body (SignUpRequest): Create a user and their org.
 
@@ -227,6 +253,7 @@ async def asyncio(
     return (await asyncio_detailed(
         client=client,
 body=body,
+idempotency_key=idempotency_key,
 auth_mode=auth_mode,
 
     )).parsed

@@ -21,9 +21,12 @@ def _get_kwargs(
     org_id: UUID,
     *,
     body: AddMemberRequest,
+    idempotency_key: str,
 
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    headers["Idempotency-Key"] = idempotency_key
+
 
 
     
@@ -130,11 +133,13 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: AddMemberRequest,
+    idempotency_key: str,
 
 ) -> Response[MemberResponse | ProblemDetails]:
     """ 
     Args:
         org_id (UUID):
+        idempotency_key (str):
         body (AddMemberRequest): The user to add (by email) and their role.
 
     Raises:
@@ -149,6 +154,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         org_id=org_id,
 body=body,
+idempotency_key=idempotency_key,
 
     )
 
@@ -163,11 +169,13 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: AddMemberRequest,
+    idempotency_key: str,
 
 ) -> MemberResponse | ProblemDetails | None:
     """ 
     Args:
         org_id (UUID):
+        idempotency_key (str):
         body (AddMemberRequest): The user to add (by email) and their role.
 
     Raises:
@@ -183,6 +191,7 @@ def sync(
         org_id=org_id,
 client=client,
 body=body,
+idempotency_key=idempotency_key,
 
     ).parsed
 
@@ -191,11 +200,13 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: AddMemberRequest,
+    idempotency_key: str,
 
 ) -> Response[MemberResponse | ProblemDetails]:
     """ 
     Args:
         org_id (UUID):
+        idempotency_key (str):
         body (AddMemberRequest): The user to add (by email) and their role.
 
     Raises:
@@ -210,6 +221,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         org_id=org_id,
 body=body,
+idempotency_key=idempotency_key,
 
     )
 
@@ -224,11 +236,13 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: AddMemberRequest,
+    idempotency_key: str,
 
 ) -> MemberResponse | ProblemDetails | None:
     """ 
     Args:
         org_id (UUID):
+        idempotency_key (str):
         body (AddMemberRequest): The user to add (by email) and their role.
 
     Raises:
@@ -244,5 +258,6 @@ async def asyncio(
         org_id=org_id,
 client=client,
 body=body,
+idempotency_key=idempotency_key,
 
     )).parsed

@@ -11,6 +11,7 @@ from ... import errors
 
 from ...models.member_list_response import MemberListResponse
 from ...models.problem_details import ProblemDetails
+from ...types import UNSET, Unset
 from typing import cast
 from uuid import UUID
 
@@ -18,17 +19,29 @@ from uuid import UUID
 
 def _get_kwargs(
     org_id: UUID,
+    *,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = 20,
 
 ) -> dict[str, Any]:
     
 
     
 
-    
+    params: dict[str, Any] = {}
+
+    params["cursor"] = cursor
+
+    params["limit"] = limit
+
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/orgs/{org_id}/members".format(org_id=quote(str(org_id), safe=""),),
+        "params": params,
     }
 
 
@@ -114,11 +127,16 @@ def sync_detailed(
     org_id: UUID,
     *,
     client: AuthenticatedClient,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = 20,
 
 ) -> Response[MemberListResponse | ProblemDetails]:
-    """ 
+    """  The org's members, a page at a time, by user id (UUID v7, oldest account first).
+
     Args:
         org_id (UUID):
+        cursor (str | Unset):
+        limit (int | Unset):  Default: 20.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -131,6 +149,8 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         org_id=org_id,
+cursor=cursor,
+limit=limit,
 
     )
 
@@ -144,11 +164,16 @@ def sync(
     org_id: UUID,
     *,
     client: AuthenticatedClient,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = 20,
 
 ) -> MemberListResponse | ProblemDetails | None:
-    """ 
+    """  The org's members, a page at a time, by user id (UUID v7, oldest account first).
+
     Args:
         org_id (UUID):
+        cursor (str | Unset):
+        limit (int | Unset):  Default: 20.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -162,6 +187,8 @@ def sync(
     return sync_detailed(
         org_id=org_id,
 client=client,
+cursor=cursor,
+limit=limit,
 
     ).parsed
 
@@ -169,11 +196,16 @@ async def asyncio_detailed(
     org_id: UUID,
     *,
     client: AuthenticatedClient,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = 20,
 
 ) -> Response[MemberListResponse | ProblemDetails]:
-    """ 
+    """  The org's members, a page at a time, by user id (UUID v7, oldest account first).
+
     Args:
         org_id (UUID):
+        cursor (str | Unset):
+        limit (int | Unset):  Default: 20.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -186,6 +218,8 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         org_id=org_id,
+cursor=cursor,
+limit=limit,
 
     )
 
@@ -199,11 +233,16 @@ async def asyncio(
     org_id: UUID,
     *,
     client: AuthenticatedClient,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = 20,
 
 ) -> MemberListResponse | ProblemDetails | None:
-    """ 
+    """  The org's members, a page at a time, by user id (UUID v7, oldest account first).
+
     Args:
         org_id (UUID):
+        cursor (str | Unset):
+        limit (int | Unset):  Default: 20.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -217,5 +256,7 @@ async def asyncio(
     return (await asyncio_detailed(
         org_id=org_id,
 client=client,
+cursor=cursor,
+limit=limit,
 
     )).parsed

@@ -4,13 +4,19 @@ Every response of the auth routes carries ``Cache-Control: no-store`` (the chass
 again here so a change of default never caches a token). ``operation_id``s equal the
 contract's, which the permission-matrix tests join with ``docs/security.md``.
 
+signUp and addMember require an Idempotency-Key (contracts/README.md): a replay answers with
+``Idempotent-Replayed: true``, another body is 422 ``idempotency.key_reused``, a twin still in
+flight is 409 ``idempotency.in_progress``. addMember replays its stored response; signUp's
+replay is a fresh session for the same user and org (tokens are never stored; see SignUp).
+
 (No ``from __future__ import annotations``: FastAPI must resolve the local ``Caller`` alias.)
 """
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from identity.adapters.http.schemas import (
     AddMemberRequest,
@@ -26,11 +32,15 @@ from identity.adapters.http.schemas import (
     TokenResponse,
 )
 from identity.application.facade import IdentityUseCases
+from identity.application.idempotency import IdempotentRequest
+from identity.application.ports import MemberView
 from identity.application.use_cases.add_member import AddMemberInput
 from identity.application.use_cases.log_in import LogInInput
 from identity.application.use_cases.sign_up import SignUpInput
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
+from shared.http.idempotency import IdempotencyKey, idempotent_response
+from shared.idempotency import IdempotentResponse, request_fingerprint
 
 __all__ = ["build_router"]
 
@@ -55,10 +65,13 @@ def build_router(use_cases: IdentityUseCases, auth: BearerAuth) -> APIRouter:
         response_model=TokenResponse,
         tags=["auth"],
     )
-    async def sign_up(body: SignUpRequest, response: Response) -> TokenResponse:
-        _no_store(response)
+    async def sign_up(body: SignUpRequest, idempotency_key: IdempotencyKey) -> JSONResponse:
         form = SignUpInput(body.email, body.password, body.display_name, body.org_name)
-        return TokenResponse.of(await uc.sign_up(form))
+        result = await uc.sign_up.once(form, idempotency_key)
+        token = TokenResponse.of(result.session).model_dump(mode="json")
+        return idempotent_response(
+            IdempotentResponse(201, token), replayed=result.replayed, headers=NO_STORE
+        )
 
     @router.post("/auth/login", operation_id="logIn", response_model=TokenResponse, tags=["auth"])
     async def log_in(body: LogInRequest, response: Response) -> TokenResponse:
@@ -115,9 +128,17 @@ def build_router(use_cases: IdentityUseCases, auth: BearerAuth) -> APIRouter:
         response_model=MemberListResponse,
         tags=["orgs"],
     )
-    async def list_members(org_id: uuid.UUID, caller: Caller) -> MemberListResponse:
-        members = await uc.list_members(caller, org_id)
-        return MemberListResponse(items=[MemberResponse.of(m) for m in members])
+    async def list_members(
+        org_id: uuid.UUID,
+        caller: Caller,
+        *,
+        cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> MemberListResponse:
+        page = await uc.list_members(caller, org_id, cursor=cursor, limit=limit)
+        return MemberListResponse(
+            items=[MemberResponse.of(m) for m in page.items], next_cursor=page.next_cursor
+        )
 
     @router.post(
         "/orgs/{org_id}/members",
@@ -127,10 +148,20 @@ def build_router(use_cases: IdentityUseCases, auth: BearerAuth) -> APIRouter:
         tags=["orgs"],
     )
     async def add_member(
-        org_id: uuid.UUID, body: AddMemberRequest, caller: Caller
-    ) -> MemberResponse:
-        member = await uc.add_member(caller, org_id, AddMemberInput(body.email, body.role))
-        return MemberResponse.of(member)
+        org_id: uuid.UUID, body: AddMemberRequest, caller: Caller, idempotency_key: IdempotencyKey
+    ) -> JSONResponse:
+        def render(member: MemberView) -> IdempotentResponse:
+            return IdempotentResponse(201, MemberResponse.of(member).model_dump(mode="json"))
+
+        path = f"/orgs/{org_id}/members"
+        request = IdempotentRequest(
+            key=idempotency_key,
+            fingerprint=request_fingerprint("POST", path, body.model_dump(mode="json")),
+            render=render,
+        )
+        form = AddMemberInput(body.email, body.role)
+        answer = await uc.add_member.once(caller, org_id, form, request)
+        return idempotent_response(answer.response, replayed=answer.replayed)
 
     @router.patch(
         "/orgs/{org_id}/members/{user_id}",

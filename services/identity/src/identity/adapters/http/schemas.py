@@ -172,6 +172,7 @@ class MemberResponse(BaseModel):
 
 
 class MemberListResponse(BaseModel):
-    """The members of an org."""
+    """The members of an org, a page of them."""
 
     items: list[MemberResponse]
+    next_cursor: str | None

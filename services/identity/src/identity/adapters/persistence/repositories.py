@@ -163,8 +163,10 @@ class SqlaMembershipRepository:
             )
         )
 
-    async def list_members(self, *, org_id: uuid.UUID) -> Sequence[MemberView]:
-        """Return the org's members with their names, oldest first."""
+    async def list_members(
+        self, *, org_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> Sequence[MemberView]:
+        """Return up to ``limit`` members with their names, by user id, after ``after``."""
         query = (
             select(
                 memberships.c.user_id,
@@ -175,8 +177,11 @@ class SqlaMembershipRepository:
             )
             .join(users, users.c.id == memberships.c.user_id)
             .where(memberships.c.org_id == org_id)
-            .order_by(memberships.c.created_at, memberships.c.user_id)
+            .order_by(memberships.c.user_id)
+            .limit(limit)
         )
+        if after is not None:
+            query = query.where(memberships.c.user_id > after)
         rows = (await self._session.execute(query)).all()
         return [
             MemberView(r.user_id, r.email, r.display_name, Role(r.role), r.created_at) for r in rows

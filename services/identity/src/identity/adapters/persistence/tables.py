@@ -19,9 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import service_metadata
+from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
 
 __all__ = [
+    "idempotency_keys",
     "memberships",
     "metadata",
     "orgs",
@@ -107,3 +109,7 @@ signing_keys = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Idempotency-Key records of signUp and addMember, written in the same transaction as what
+# they create (shared.db.idempotency; migration 0002).
+idempotency_keys = idempotency_table(metadata)

@@ -20,8 +20,10 @@ from identity.adapters.persistence.repositories import (
     SqlaSigningKeyRepository,
     SqlaUserRepository,
 )
+from identity.adapters.persistence.tables import idempotency_keys
 from identity.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
+from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.errors import ConflictError
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
@@ -43,6 +45,7 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
     memberships: SqlaMembershipRepository
     refresh_tokens: SqlaRefreshTokenRepository
     signing_keys: SqlaSigningKeyRepository
+    idempotency: SqlaIdempotencyRecords
 
     def __init__(
         self,
@@ -61,6 +64,7 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
         self.memberships = SqlaMembershipRepository(session)
         self.refresh_tokens = SqlaRefreshTokenRepository(session)
         self.signing_keys = SqlaSigningKeyRepository(session)
+        self.idempotency = SqlaIdempotencyRecords(session, idempotency_keys)
         return self
 
     def record(self, events: Iterable[DomainEvent]) -> None:

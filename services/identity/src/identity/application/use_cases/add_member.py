@@ -6,13 +6,16 @@ import uuid
 from dataclasses import dataclass
 
 from identity.application.authorization import authorize
-from identity.application.ports import MemberView, UnitOfWorkFactory
+from identity.application.idempotency import IdempotentAnswer, IdempotentRequest
+from identity.application.ports import MemberView, UnitOfWork, UnitOfWorkFactory
 from identity.domain.errors import MemberAlreadyExistsError, UserNotFoundError
 from identity.domain.model import Membership, normalise_email
 from shared.auth.principal import Principal, Role
 from shared.clock import Clock
 
 __all__ = ["AddMember", "AddMemberInput"]
+
+OPERATION = "add_member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +43,54 @@ class AddMember:
         """Create the membership; return the new member."""
         async with self._uow() as uow:
             actor = await authorize(uow, principal, "members.add", org_id=org_id)
-            user = await uow.users.get_by_email(normalise_email(form.email))
-            if user is None:
-                raise UserNotFoundError()
-            if await uow.memberships.get(org_id=org_id, user_id=user.id) is not None:
-                raise MemberAlreadyExistsError()
-            now = self._clock.now()
-            membership = Membership.grant(
-                org_id=org_id, user_id=user.id, role=form.role, granted_by=actor, now=now
-            )
-            await uow.memberships.add(membership)
-            uow.record(membership.pull_events())
+            member = await self._add(uow, actor, org_id, form)
             await uow.commit()
+        return member
+
+    async def once(
+        self,
+        principal: Principal,
+        org_id: uuid.UUID,
+        form: AddMemberInput,
+        request: IdempotentRequest[MemberView],
+    ) -> IdempotentAnswer:
+        """Add the member unless ``request``'s key already did; the response to send.
+
+        The key is scoped ``<org_id>:add_member`` and claimed after authorization, so a caller
+        without ``members.add`` learns nothing about the org's keys.
+
+        Raises:
+            IdempotencyKeyReusedError: the key was used with another body (422).
+            IdempotencyInProgressError: the same request is still in flight (409).
+        """
+        scope = f"{org_id}:{OPERATION}"
+        async with self._uow() as uow:
+            actor = await authorize(uow, principal, "members.add", org_id=org_id)
+            stored = await uow.idempotency.claim(
+                scope=scope, key=request.key, fingerprint=request.fingerprint
+            )
+            if stored is not None:
+                return IdempotentAnswer(stored, replayed=True)
+            member = await self._add(uow, actor, org_id, form)
+            response = request.render(member)
+            await uow.idempotency.complete(scope=scope, key=request.key, response=response)
+            await uow.commit()
+        return IdempotentAnswer(response, replayed=False)
+
+    async def _add(
+        self, uow: UnitOfWork, actor: Membership, org_id: uuid.UUID, form: AddMemberInput
+    ) -> MemberView:
+        user = await uow.users.get_by_email(normalise_email(form.email))
+        if user is None:
+            raise UserNotFoundError()
+        if await uow.memberships.get(org_id=org_id, user_id=user.id) is not None:
+            raise MemberAlreadyExistsError()
+        now = self._clock.now()
+        membership = Membership.grant(
+            org_id=org_id, user_id=user.id, role=form.role, granted_by=actor, now=now
+        )
+        await uow.memberships.add(membership)
+        uow.record(membership.pull_events())
         return MemberView(
             user_id=user.id,
             email=user.email,
