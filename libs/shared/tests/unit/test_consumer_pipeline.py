@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,15 @@ from prometheus_client import CollectorRegistry
 
 from shared.clock import FrozenClock
 from shared.errors import ConflictError, DependencyUnavailableError
-from shared.inbox import InboxEvent, MessageProcessor, Origin, Outcome, RedeliveryPolicy, RetryState
+from shared.inbox import (
+    InboxEvent,
+    MessageProcessor,
+    Origin,
+    Outcome,
+    RedeliveryPolicy,
+    RetryState,
+    ignore_event,
+)
 from shared.inbox._headers import format_time, parse_dead_letter, parse_retry_state, retry_headers
 from shared.observability.metrics import Metrics
 
@@ -49,9 +58,11 @@ class Harness:
         self.publisher = FakePublisher()
         self.sleeps: list[float] = []
         self.clock = FrozenClock(NOW)
+        self.transactions = 0
 
         @contextlib.asynccontextmanager
         async def transaction() -> AsyncIterator[tuple[Any, Any]]:
+            self.transactions += 1
             yield self.session, self.session
 
         async def sleep(seconds: float) -> None:
@@ -132,6 +143,37 @@ async def test_a_permanent_failure_on_the_source_topic_is_dead_lettered_at_once(
         "permanent",
         "resource.conflict",
     )
+
+
+async def test_an_ignored_type_is_acknowledged_without_a_transaction_or_a_decode() -> None:
+    h = Harness(ignore_event)
+    h.processor._dedupe = True  # a claim would be SQL on the fake session: there must be none
+    bad_json = dataclasses.replace(record(), value=b"{not json")
+    assert await h.processor.process_main(record()) is Outcome.IGNORED
+    assert await h.processor.process_main(bad_json) is Outcome.IGNORED
+    assert (h.transactions, h.session.statements, h.publisher.sent) == (0, [], [])
+    samples = {
+        s.labels["outcome"]: s.value
+        for s in h.processor._metrics.consumer_handle_duration_seconds.collect()[0].samples
+        if s.name.endswith("_count")
+    }
+    assert samples == {"ignored": 2.0}
+
+
+async def test_an_ignored_type_without_an_event_id_is_still_dead_lettered() -> None:
+    h = Harness(ignore_event)
+    nameless = dataclasses.replace(record(), headers=[("ce_type", EVENT.encode())])
+    assert await h.processor.process_main(nameless) is Outcome.DEAD_LETTER
+    ((topic, *_),) = h.publisher.sent
+    assert (topic, h.transactions) == ("orders.dlq", 0)
+
+
+async def test_an_ignored_type_in_the_retry_lane_still_releases_its_key() -> None:
+    h = Harness(ignore_event)
+    lane = record("orders.retry.catalog", retry_headers([], RetryState(Origin("orders", 2, 40))))
+    assert await h.processor.process_retry(lane) is Outcome.APPLIED
+    assert h.transactions == 1
+    assert "inbox_parked_keys" in str(h.session.statements[-1])
 
 
 async def test_a_handler_that_hangs_times_out_as_a_transient_failure() -> None:

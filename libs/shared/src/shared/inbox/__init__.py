@@ -6,7 +6,8 @@ only after that transaction commits, so every event is applied exactly once howe
 is delivered. Transient failures go to the group's retry lane (``<topic>.retry.<group>``) and
 are retried with exponential backoff and jitter, while the key's later messages wait behind
 them; permanent failures, and transient ones that run out of attempts, go to ``<topic>.dlq``
-with their error and coordinates in headers. :func:`replay_dead_letters` (CLI:
+with their error and coordinates in headers. Event types a consumer does not act on are mapped
+to :func:`ignore_event` and acknowledged without a transaction. :func:`replay_dead_letters` (CLI:
 ``python -m shared.inbox.replay``) re-drives chosen dead letters once, with an audit entry.
 See ``docs/adr/0002-idempotent-consumer.md``.
 """
@@ -18,6 +19,7 @@ from shared.inbox._event import (
     InvalidEnvelopeError,
     UndecodablePayloadError,
     UnknownEventTypeError,
+    ignore_event,
 )
 from shared.inbox._headers import DeadLetter, Origin, RetryState, parse_dead_letter
 from shared.inbox._policy import Failure, RedeliveryPolicy, classify_failure
@@ -58,6 +60,7 @@ __all__ = [
     "dead_letter_topic",
     "downgrade_inbox",
     "ensure_inbox_topics",
+    "ignore_event",
     "inbox_metadata",
     "parse_dead_letter",
     "purge_inbox",

@@ -110,6 +110,18 @@ acknowledges the offset. Raise an ``AppError`` to fail: transient ones
 """
 
 
+async def ignore_event(event: InboxEvent, context: object) -> None:
+    """The handler of a topic's event types this consumer does not act on.
+
+    Map such types to it (``dict.fromkeys(OTHER_TYPES, ignore_event)``) rather than leaving them
+    out, which dead-letters them as unknown. The consumer recognises it and acknowledges those
+    records without opening a transaction or writing an inbox row: applying nothing needs no
+    deduplication, and a topic's unrelated events (most of what a saga participant reads) then
+    cost no database round trip.
+    """
+    del event, context
+
+
 def read_envelope(headers: Headers) -> tuple[str, str]:
     """Return the record's ``(event id, event type)``.
 

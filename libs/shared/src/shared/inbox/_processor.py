@@ -3,6 +3,7 @@
 Main stage (the source topic): decode, claim the event id and run the handler in one database
 transaction, commit. A transient failure parks the record's key and moves the record to the
 retry lane; a permanent one dead-letters it at once. Either way the main partition moves on.
+Types mapped to :func:`~shared.inbox.ignore_event` are acknowledged without a transaction.
 
 Retry stage (``<topic>.retry.<group>``): wait until the record is due, then try again in place
 with backoff until it succeeds or the attempts run out (dead letter). Finishing a record
@@ -35,6 +36,7 @@ from shared.inbox._event import (
     build_event,
     content_type,
     decode_payload,
+    ignore_event,
     read_envelope,
 )
 from shared.inbox._headers import CE_ID, CE_TYPE, Origin, RetryState, header_text, parse_retry_state
@@ -143,6 +145,8 @@ class MessageProcessor:
     async def _main(self, record: Record) -> Outcome:
         origin = Origin(record.topic, record.partition, record.offset)
         try:
+            if self._ignores(record):
+                return Outcome.IGNORED
             event = self._decode(record, origin, attempt=1)
         except AppError as exc:
             now = self._clock.now()
@@ -193,6 +197,15 @@ class MessageProcessor:
                 await self._sleep(self.policy.delay(attempts, self._rand))
             else:
                 return Outcome.APPLIED if result is Claim.CLAIMED else Outcome.DUPLICATE
+
+    def _ignores(self, record: Record) -> bool:
+        """True for a type mapped to :func:`ignore_event`: nothing to apply, nothing to claim.
+
+        Its key may have a record waiting in the retry lane; this one changes nothing, so it
+        need not wait behind it. (The retry stage still runs it, to release the key.)
+        """
+        _, event_type = read_envelope(record.headers)
+        return self._handlers.get(event_type) is ignore_event
 
     def _decode(self, record: Record, origin: Origin, *, attempt: int) -> InboxEvent:
         event_id, event_type = read_envelope(record.headers)

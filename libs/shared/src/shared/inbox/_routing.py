@@ -45,6 +45,7 @@ class Outcome(enum.Enum):
 
     APPLIED = "ok"
     DUPLICATE = "duplicate"
+    IGNORED = "ignored"
     PARKED = "parked"
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"

@@ -74,7 +74,8 @@ class Metrics:
         )
         self.consumer_handle_duration_seconds = Histogram(
             "consumer_handle_duration_seconds",
-            "Time to handle one consumed message, by outcome (ok, retry, dead_letter, duplicate).",
+            "Time to handle one consumed message, by outcome "
+            "(ok, duplicate, ignored, parked, retry, dead_letter).",
             ["topic", "group", "outcome"],
             registry=r,
         )

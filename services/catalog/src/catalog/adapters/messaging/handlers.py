@@ -18,7 +18,7 @@ from catalog.application.use_cases.commit_reservation import CommitReservationIn
 from catalog.application.use_cases.release_reservation import ReleaseReservationInput
 from catalog.application.use_cases.reserve_for_order import ReserveForOrderInput
 from catalog.domain.model import RequestedLine
-from shared.inbox import Handler, InboxEvent
+from shared.inbox import Handler, InboxEvent, ignore_event
 
 __all__ = [
     "ORDER_CANCEL_REQUESTED",
@@ -31,7 +31,7 @@ __all__ = [
 ORDER_PLACED = "ordo.orders.order.placed.v1"
 ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
 ORDER_CONFIRMED = "ordo.orders.order.confirmed.v1"
-# The other order events are not for catalog: handled as no-ops (claimed, nothing written)
+# The other order events are not for catalog: ignored (acknowledged without a transaction)
 # rather than dead-lettered as unknown types.
 SKIPPED = (
     "ordo.orders.order.payment_requested.v1",
@@ -100,11 +100,8 @@ def build_handlers(use_cases: CatalogUseCases) -> dict[str, Handler[Any]]:
             ),
         )
 
-    async def skip(_event: InboxEvent, _uow: CatalogUnitOfWork) -> None:
-        return None
-
     return {
-        **dict.fromkeys(SKIPPED, skip),
+        **dict.fromkeys(SKIPPED, ignore_event),
         ORDER_PLACED: on_order_placed,
         ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
         ORDER_CONFIRMED: on_order_confirmed,

@@ -21,7 +21,7 @@ from notifications.application.facade import NotificationsUseCases
 from notifications.application.use_cases.schedule_deliveries import ScheduleDeliveriesInput
 from notifications.domain.values import WebhookEventType
 from shared.errors import ValidationError
-from shared.inbox import Handler, InboxEvent
+from shared.inbox import Handler, InboxEvent, ignore_event
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -115,11 +115,8 @@ def _handlers(
         handle.__name__ = f"on_{event_type.value.replace('.', '_')}"
         return handle
 
-    async def skip(_event: InboxEvent, _uow: NotificationsUnitOfWork) -> None:
-        return None
-
     return {
-        **dict.fromkeys(skipped, skip),
+        **dict.fromkeys(skipped, ignore_event),
         **{ce_type: on(event_type) for ce_type, event_type in handled.items()},
     }
 

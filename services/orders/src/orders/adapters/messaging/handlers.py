@@ -25,7 +25,7 @@ from orders.application.use_cases.on_stock_rejected import StockRejectedInput
 from orders.application.use_cases.on_stock_released import StockReleasedInput
 from orders.application.use_cases.on_stock_reserved import StockReservedInput
 from orders.domain.values import Money, OrderLine, RejectedLine
-from shared.inbox import Handler, InboxEvent
+from shared.inbox import Handler, InboxEvent, ignore_event
 
 __all__ = [
     "CATALOG_SKIPPED",
@@ -46,8 +46,8 @@ STOCK_RELEASED = "ordo.catalog.stock.released.v1"
 PAYMENT_AUTHORIZED = "ordo.payments.payment.authorized.v1"
 PAYMENT_FAILED = "ordo.payments.payment.failed.v1"
 PAYMENT_AUTHORIZATION_DEFERRED = "ordo.payments.payment.authorization_deferred.v1"
-# The other events of these topics are not for orders: claimed as no-ops rather than
-# dead-lettered as unknown types.
+# The other events of these topics are not for orders: ignored (acknowledged without a
+# transaction) rather than dead-lettered as unknown types.
 CATALOG_SKIPPED = (
     "ordo.catalog.product.created.v1",
     "ordo.catalog.product.price_changed.v1",
@@ -167,7 +167,7 @@ def build_catalog_handlers(use_cases: OrdersUseCases) -> dict[str, Handler[Any]]
         )
 
     return {
-        **dict.fromkeys(CATALOG_SKIPPED, _skip),
+        **dict.fromkeys(CATALOG_SKIPPED, ignore_event),
         STOCK_RESERVED: on_stock_reserved,
         STOCK_REJECTED: on_stock_rejected,
         STOCK_RELEASED: on_stock_released,
@@ -210,12 +210,8 @@ def build_payment_handlers(use_cases: OrdersUseCases) -> dict[str, Handler[Any]]
         )
 
     return {
-        **dict.fromkeys(PAYMENTS_SKIPPED, _skip),
+        **dict.fromkeys(PAYMENTS_SKIPPED, ignore_event),
         PAYMENT_AUTHORIZED: on_payment_authorized,
         PAYMENT_FAILED: on_payment_failed,
         PAYMENT_AUTHORIZATION_DEFERRED: on_payment_authorization_deferred,
     }
-
-
-async def _skip(_event: InboxEvent, _uow: OrdersUnitOfWork) -> None:
-    return None

@@ -18,13 +18,13 @@ from payments.application.facade import PaymentsUseCases
 from payments.application.use_cases.cancel_payment import CancelPaymentInput
 from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.domain.values import MAX_AMOUNT, Money
-from shared.inbox import Handler, InboxEvent
+from shared.inbox import Handler, InboxEvent, ignore_event
 
 __all__ = ["ORDER_CANCEL_REQUESTED", "ORDER_PAYMENT_REQUESTED", "SKIPPED", "build_handlers"]
 
 ORDER_PAYMENT_REQUESTED = "ordo.orders.order.payment_requested.v1"
 ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
-# The other order events are not for payments: handled as no-ops (claimed, nothing written)
+# The other order events are not for payments: ignored (acknowledged without a transaction)
 # rather than dead-lettered as unknown types.
 SKIPPED = (
     "ordo.orders.order.placed.v1",
@@ -80,11 +80,8 @@ def build_handlers(use_cases: PaymentsUseCases) -> dict[str, Handler[Any]]:
             ),
         )
 
-    async def skip(_event: InboxEvent, _uow: PaymentsUnitOfWork) -> None:
-        return None
-
     return {
-        **dict.fromkeys(SKIPPED, skip),
+        **dict.fromkeys(SKIPPED, ignore_event),
         ORDER_PAYMENT_REQUESTED: on_order_payment_requested,
         ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
     }
