@@ -88,4 +88,5 @@ bench-outbox: bootstrap ## outbox relay vs raw aiokafka and faststream-outbox; l
 	$(UV) run --frozen python bench/outbox/run.py
 
 bench-saga: up ## the order saga at 300 orders/s through the gateway; POST /v1/orders vs bare FastAPI
+	@bench/tools/ensure.sh
 	$(UV) run --frozen python bench/saga/run.py
