@@ -11,7 +11,6 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from faststream.kafka import KafkaBroker, KafkaRouter
-from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.schemas import Topic
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -135,18 +134,19 @@ class IdempotentConsumer:
             "ack_policy": AckPolicy.MANUAL,
             "auto_offset_reset": auto_offset_reset,
             "parser": _parse_keeping_raw_headers,
-            "decoder": _raw_body,
+            "decoder": _message_as_body,
             "listener": _FlushOnRevoke(self._commits),
             "max_poll_interval_ms": poll_interval_ms,
         }
         if max_workers > 1:
             options["max_workers"] = max_workers
 
-        async def on_source(message: KafkaMessage) -> None:
+        # ``message`` is FastStream's KafkaMessage, passed as the body (see _message_as_body).
+        async def on_source(message: Any) -> None:
             """Apply each event once (inbox); retry or dead-letter failures."""
             await self._consume(message, self.processor.process_main, group)
 
-        async def on_retry(message: KafkaMessage) -> None:
+        async def on_retry(message: Any) -> None:
             """Retry events that failed transiently, in order per key, with backoff."""
             await self._consume(message, self.processor.process_retry, retry_group(group))
 
@@ -228,6 +228,11 @@ async def _parse_keeping_raw_headers(record: Any, original: Callable[[Any], Awai
     return message
 
 
-async def _raw_body(message: Any) -> Any:
-    """Skip FastStream's body decoding: the pipeline decodes (and dead-letters) payloads."""
-    return message.body
+async def _message_as_body(message: Any) -> Any:
+    """Hand the handler FastStream's message itself, undecoded, as its body.
+
+    The pipeline decodes (and dead-letters) payloads itself. And a handler parameter annotated
+    ``KafkaMessage`` is resolved by a synchronous context lookup that FastStream runs in a
+    worker thread, once per message: that hop was about a fifth of a saga consumer's CPU.
+    """
+    return message
