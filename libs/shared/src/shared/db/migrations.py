@@ -7,7 +7,6 @@ renders SQL without a database, password hidden.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from alembic import context
@@ -15,6 +14,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared import runtime
 from shared.settings import ServiceSettings
 
 __all__ = ["run_migrations"]
@@ -53,4 +53,4 @@ def run_migrations(settings: ServiceSettings, metadata: MetaData | Sequence[Meta
     elif (connection := context.config.attributes.get("connection")) is not None:
         run(connection)
     else:
-        asyncio.run(run_online())
+        runtime.run(run_online())

@@ -15,7 +15,7 @@ consumed topic, the health app with PostgreSQL and Kafka readiness)::
 
 Its ``entrypoints/consumer.py`` hands the :class:`ConsumerProcess` to :func:`serve_consumers`::
 
-    asyncio.run(serve_consumers(build_consumer(settings), host=..., port=..., partitions=6))
+    shared.runtime.run(serve_consumers(build_consumer(settings), host=..., port=..., partitions=6))
 
 Imported as ``shared.inbox.process`` (not from ``shared.inbox``): it depends on the HTTP
 chassis, which the inbox itself does not need.

@@ -14,7 +14,6 @@ not publish a dead letter twice (see :mod:`shared.inbox._replay`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from shared.db import create_engine, create_session_factory
 from shared.inbox._headers import parse_time
 from shared.inbox._replay import replay_dead_letters
 from shared.inbox._replay_model import ReplayFilter, ReplayReport, ReplayTarget
+from shared.runtime import run
 from shared.settings import ServiceSettings
 
 __all__ = ["build_parser", "main", "parse_filter"]
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None, settings: ServiceSettings | None = N
     """Run the command; return the process exit code (0 done, 1 failed)."""
     args = build_parser().parse_args(argv)
     try:
-        report = asyncio.run(_run(args, settings or ServiceSettings()))
+        report = run(_run(args, settings or ServiceSettings()))
     except Exception as exc:  # the command's boundary: report, never a traceback to operators
         print(json.dumps({"error": type(exc).__name__, "detail": str(exc)[:500]}), file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 ``bootstrap.build_relay`` calls :func:`build_relay_process`; ``entrypoints/relay.py`` runs it::
 
     relay, health = build_relay(settings)
-    asyncio.run(serve_relay(relay, health, host=..., port=settings.relay_health_port, name=...))
+    shared.runtime.run(serve_relay(relay, health, host=..., port=..., name=...))
 
 Not re-exported by ``shared.outbox``: it needs ``shared.db``, which itself imports the outbox.
 """

@@ -8,19 +8,19 @@ finishes the message in progress, the consumer flushes its offset commits and ex
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from catalog.bootstrap import CatalogSettings, build_consumer
 from shared.inbox.process import serve_consumers
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = CatalogSettings()
     configure_process(settings, version("ordo-catalog"), "consumer")
-    asyncio.run(
+    run(
         serve_consumers(
             build_consumer(settings),
             host=settings.http_host,

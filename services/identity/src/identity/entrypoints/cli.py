@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from identity.adapters.crypto.keys import generate_kek
 from identity.bootstrap import IdentitySettings, build_use_cases
 from shared.db import create_engine, create_session_factory
+from shared.runtime import run
 from shared.settings import default_secrets_dir
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "init-keys" and _ensure_kek_file(default_secrets_dir()):
         print(f"created {default_secrets_dir() / 'signing_kek'}", file=sys.stderr)
-    asyncio.run(_run(args.command))
+    run(_run(args.command))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ On SIGTERM the health server stops, then the relay finishes its round and exits.
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from identity.bootstrap import IdentitySettings, build_relay
 from shared.observability import configure_process
 from shared.outbox.process import serve_relay
+from shared.runtime import run
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     settings = IdentitySettings()
     name = configure_process(settings, version("ordo-identity"), "relay")
     relay, health = build_relay(settings)
-    asyncio.run(
+    run(
         serve_relay(
             relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
         )

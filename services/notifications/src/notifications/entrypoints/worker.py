@@ -9,12 +9,12 @@ claims nothing more, waits for its attempts in flight (at most the HTTP timeout 
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from notifications.bootstrap import NotificationsSettings, build_worker
 from shared.http import serve_with_worker
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     settings = NotificationsSettings()
     configure_process(settings, version("ordo-notifications"), "worker")
     process = build_worker(settings)
-    asyncio.run(
+    run(
         serve_with_worker(
             process.run(),
             process.worker.stop,

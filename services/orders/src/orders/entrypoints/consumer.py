@@ -8,19 +8,19 @@ finishes the messages in progress, the consumers flush their offset commits and 
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from orders.bootstrap import OrdersSettings, build_consumer
 from shared.inbox.process import serve_consumers
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = OrdersSettings()
     configure_process(settings, version("ordo-orders"), "consumer")
-    asyncio.run(
+    run(
         serve_consumers(
             build_consumer(settings),
             host=settings.http_host,

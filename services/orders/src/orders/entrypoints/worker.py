@@ -8,12 +8,12 @@ On SIGTERM the health server stops, then the worker finishes its round and exits
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from orders.bootstrap import OrdersSettings, WorkerProcess, build_worker
 from shared.http import serve_with_worker
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 async def _serve(process: WorkerProcess, settings: OrdersSettings) -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     """Read settings, configure logging and tracing, sweep until SIGTERM."""
     settings = OrdersSettings()
     configure_process(settings, version("ordo-orders"), "worker")
-    asyncio.run(_serve(build_worker(settings), settings))
+    run(_serve(build_worker(settings), settings))
 
 
 if __name__ == "__main__":

@@ -9,19 +9,19 @@ flushes its offset commits and exits.
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_consumer
 from shared.inbox.process import serve_consumers
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, consume until SIGTERM."""
     settings = PaymentsSettings()
     configure_process(settings, version("ordo-payments"), "consumer")
-    asyncio.run(
+    run(
         serve_consumers(
             build_consumer(settings),
             host=settings.http_host,

@@ -7,19 +7,19 @@ SIGTERM the health server stops, then the relay finishes its round and exits.
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_relay
 from shared.observability import configure_process
 from shared.outbox.process import serve_relay
+from shared.runtime import run
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, relay until SIGTERM."""
     settings = PaymentsSettings()
     name = configure_process(settings, version("ordo-payments"), "relay")
-    asyncio.run(_serve(settings, name))
+    run(_serve(settings, name))
 
 
 async def _serve(settings: PaymentsSettings, name: str) -> None:

@@ -9,19 +9,19 @@ flight finish and the worker exits.
 
 from __future__ import annotations
 
-import asyncio
 from importlib.metadata import version
 
 from payments.bootstrap import PaymentsSettings, build_worker
 from shared.http import serve_with_worker
 from shared.observability import configure_process
+from shared.runtime import run
 
 
 def main() -> None:
     """Read settings, configure logging and tracing, work until SIGTERM."""
     settings = PaymentsSettings()
     configure_process(settings, version("ordo-payments"), "worker")
-    asyncio.run(_serve(settings))
+    run(_serve(settings))
 
 
 async def _serve(settings: PaymentsSettings) -> None:
