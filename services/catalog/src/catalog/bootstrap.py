@@ -3,7 +3,8 @@
 - :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
 - :func:`build_use_cases` wires them on PostgreSQL and the outbox;
 - :func:`build_app` builds the internal HTTP app (contracts/openapi/catalog.yaml) with its read
-  caches and the listener of ``catalog.events`` that keeps them coherent across instances;
+  caches and the listener of ``catalog.events`` that keeps them coherent across instances,
+  and the periodic purge of expired Idempotency-Keys (catalog has no worker process);
 - :func:`build_consumer` builds the saga consumer of ``orders.events`` (group ``catalog``);
 - :func:`build_relay` builds the outbox relay of ``catalog.events``.
 """
@@ -37,6 +38,7 @@ from catalog.application.use_cases.get_product import GetProduct
 from catalog.application.use_cases.get_stock_level import GetStockLevel
 from catalog.application.use_cases.list_products import ListProducts
 from catalog.application.use_cases.list_stock_levels import ListStockLevels
+from catalog.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
@@ -58,9 +60,11 @@ from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
+from shared.periodic import PeriodicJob
 from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
+    "PURGE_JOB",
     "AuthSettings",
     "CacheSettings",
     "CatalogSettings",
@@ -75,6 +79,7 @@ __all__ = [
 
 ORDERS_TOPIC = "orders.events"
 CONSUMER_GROUP = "catalog"
+PURGE_JOB = "catalog.purge_idempotency_keys"
 
 
 class CacheSettings(BaseModel):
@@ -116,7 +121,10 @@ class CacheSettings(BaseModel):
 
 
 class CatalogSettings(ServiceSettings):
-    """Catalog settings (database ``ordo_catalog`` by default)."""
+    """Catalog settings (database ``ordo_catalog`` by default).
+
+    The API process purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
+    """
 
     service_name: str = "catalog"
     http_port: int = 8002
@@ -128,6 +136,7 @@ class CatalogSettings(ServiceSettings):
     events_topic: str = TOPIC
     auth: AuthSettings = AuthSettings()
     cache: CacheSettings = CacheSettings()
+    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
 
 
 def bootstrap(
@@ -151,6 +160,7 @@ def bootstrap(
         reserve_for_order=ReserveForOrder(uow, clock, new_id),
         release_reservation=ReleaseReservation(uow, clock),
         commit_reservation=CommitReservation(uow, clock),
+        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
     )
 
 
@@ -169,10 +179,14 @@ def build_use_cases(
     sessions: async_sessionmaker[AsyncSession],
     doorbell: Doorbell | None = None,
     caches: CatalogCaches | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> CatalogUseCases:
-    """Wire the use cases on the real adapters over ``sessions`` (cached reads with ``caches``)."""
+    """Wire the use cases on the real adapters over ``sessions`` (cached reads with ``caches``;
+    ``clock`` is the system's unless a test passes one)."""
     after_commit = caches.after_commit if caches is not None else None
-    return bootstrap(uow=unit_of_work_factory(sessions, doorbell, after_commit), cache=caches)
+    uow = unit_of_work_factory(sessions, doorbell, after_commit)
+    return bootstrap(uow=uow, cache=caches, clock=clock)
 
 
 def build_caches(
@@ -196,6 +210,10 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
     the relay's doorbell and invalidate the caches after commit; with ``cache.listen`` the
     instance follows ``catalog.events`` (no consumer group, latest offset) to invalidate what
     other instances changed, and serves nothing in-process until it does.
+
+    While the app runs, it purges expired Idempotency-Keys every
+    ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
+    is harmless: the purge is one DELETE of expired rows.
     """
     engine = create_engine(settings.database, application_name=settings.service_name)
     doorbell = PgNotifyDoorbell(
@@ -216,15 +234,23 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
     use_cases = build_use_cases(create_session_factory(engine), doorbell, caches)
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
     verifier = jwks_verifier(settings.auth, http, keys=keys)
+    purge = PeriodicJob(
+        PURGE_JOB,
+        use_cases.purge_idempotency_keys,
+        interval_s=settings.idempotency_purge_interval_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if listener is not None:
             listener.start()
         app.state.cache_listener = listener
+        purge.start()
+        app.state.idempotency_purge = purge
         try:
             yield
         finally:
+            await purge.close()
             if listener is not None:
                 await listener.stop()
             if redis is not None:

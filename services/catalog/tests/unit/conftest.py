@@ -10,6 +10,7 @@ import copy
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -23,7 +24,7 @@ from catalog.domain.events import DomainEvent, StockRejected
 from catalog.domain.model import Product, StockItem
 from catalog.domain.reservation import Reservation
 from shared.auth.principal import Principal, Role
-from shared.clock import FrozenClock
+from shared.clock import Clock, FrozenClock, SystemClock
 from shared.errors import ConflictError
 from shared.idempotency import (
     IdempotencyKeyReusedError,
@@ -31,6 +32,7 @@ from shared.idempotency import (
 )
 
 T = TypeVar("T", Product, StockItem, Reservation)
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 def principal_of(org_id: uuid.UUID, role: Role = Role.MEMBER) -> Principal:
@@ -56,6 +58,7 @@ class Store:
     idempotency: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = field(
         default_factory=dict
     )
+    idempotency_expires_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
     commits: int = 0
     opened: int = 0
@@ -191,15 +194,23 @@ class FakeReservationRepository:
 
 
 class FakeIdempotencyRecords:
-    """Keys claimed in one unit of work; they reach the store only if it commits."""
+    """Keys claimed in one unit of work; they reach the store only if it commits.
 
-    def __init__(self, records: dict[tuple[str, str], tuple[str, IdempotentResponse | None]]):
-        self.records = records
+    As in PostgreSQL, a record answers for ``IDEMPOTENCY_TTL`` after its claim (dated by
+    ``clock``); an expired one is claimed afresh.
+    """
+
+    def __init__(self, work: Store, clock: Clock) -> None:
+        self.records = work.idempotency
+        self.expires_at = work.idempotency_expires_at
+        self.clock = clock
 
     async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
+        now = self.clock.now()
         found = self.records.get((scope, key))
-        if found is None:
+        if found is None or self.expires_at[(scope, key)] <= now:
             self.records[(scope, key)] = (fingerprint, None)
+            self.expires_at[(scope, key)] = now + IDEMPOTENCY_TTL
             return None
         if found[0] != fingerprint:
             raise IdempotencyKeyReusedError()
@@ -209,12 +220,20 @@ class FakeIdempotencyRecords:
         fingerprint, _ = self.records[(scope, key)]
         self.records[(scope, key)] = (fingerprint, response)
 
+    async def purge_expired(self, *, now: datetime) -> int:
+        expired = [k for k, at in self.expires_at.items() if at <= now]
+        for k in expired:
+            del self.records[k], self.expires_at[k]
+        return len(expired)
+
 
 class FakeUnitOfWork:
-    """Applies the staged writes to the store only on commit."""
+    """Applies the staged writes to the store only on commit (``clock`` dates the idempotency
+    records, as the real adapter's does)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.committed = store
+        self.clock = clock or SystemClock()
 
     async def __aenter__(self) -> Self:
         self.committed.opened += 1
@@ -222,7 +241,7 @@ class FakeUnitOfWork:
         self.products = FakeProductRepository(self.work.products)
         self.stock = FakeStockRepository(self.work)
         self.reservations = FakeReservationRepository(self.work.reservations, self.work.rejections)
-        self.idempotency = FakeIdempotencyRecords(self.work.idempotency)
+        self.idempotency = FakeIdempotencyRecords(self.work, self.clock)
         self.staged: list[DomainEvent] = []
         return self
 
@@ -243,6 +262,7 @@ class FakeUnitOfWork:
         self.committed.reservations = self.work.reservations
         self.committed.rejections = self.work.rejections
         self.committed.idempotency = self.work.idempotency
+        self.committed.idempotency_expires_at = self.work.idempotency_expires_at
         self.committed.events.extend(self.staged)
         self.committed.commits += 1
 
@@ -262,4 +282,4 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def catalog(store: Store, clock: FrozenClock) -> CatalogUseCases:
     """The use cases, wired through the real ``bootstrap`` on the fakes."""
-    return bootstrap(uow=lambda: FakeUnitOfWork(store), clock=clock)
+    return bootstrap(uow=lambda: FakeUnitOfWork(store, clock), clock=clock)

@@ -2,6 +2,7 @@
 
 - :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
 - :func:`build_app` builds the HTTP app on PostgreSQL, argon2id and the sealed signing keys;
+  it also purges expired Idempotency-Keys periodically (identity has no worker process);
 - :func:`build_relay` builds the outbox relay of ``identity.events``.
 """
 
@@ -43,6 +44,7 @@ from identity.application.use_cases.get_org import GetOrg
 from identity.application.use_cases.list_members import ListMembers
 from identity.application.use_cases.log_in import LogIn
 from identity.application.use_cases.log_out import LogOut
+from identity.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from identity.application.use_cases.refresh_session import RefreshSession
 from identity.application.use_cases.remove_member import RemoveMember
 from identity.application.use_cases.rotate_signing_key import EnsureSigningKey, RotateSigningKey
@@ -60,9 +62,11 @@ from shared.outbox import (
     PgNotifyDoorbell,
 )
 from shared.outbox.process import build_relay_process
+from shared.periodic import PeriodicJob
 from shared.settings import ServiceSettings
 
 __all__ = [
+    "PURGE_JOB",
     "IdentitySettings",
     "bootstrap",
     "build_app",
@@ -70,6 +74,8 @@ __all__ = [
     "build_use_cases",
     "token_policy",
 ]
+
+PURGE_JOB = "identity.purge_idempotency_keys"
 
 
 class TokenSettings(BaseModel):
@@ -91,7 +97,10 @@ class PasswordSettings(BaseModel):
 
 
 class IdentitySettings(ServiceSettings):
-    """Identity settings; ``signing_kek`` comes from the secret file of that name."""
+    """Identity settings; ``signing_kek`` comes from the secret file of that name.
+
+    The API process purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
+    """
 
     service_name: str = "identity"
     http_port: int = 8001
@@ -99,6 +108,7 @@ class IdentitySettings(ServiceSettings):
     signing_kek: SecretStr = SecretStr("")
     tokens: TokenSettings = TokenSettings()
     passwords: PasswordSettings = PasswordSettings()
+    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
 
 
 def token_policy(settings: IdentitySettings) -> TokenPolicy:
@@ -142,6 +152,7 @@ def bootstrap(
         get_jwks=GetJwks(uow, clock, policy),
         rotate_signing_key=RotateSigningKey(uow, key_factory, clock, policy),
         ensure_signing_key=EnsureSigningKey(uow, key_factory, clock),
+        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
     )
 
 
@@ -160,9 +171,12 @@ def build_use_cases(
     settings: IdentitySettings,
     sessions: async_sessionmaker[AsyncSession],
     doorbell: Doorbell | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> IdentityUseCases:
     """Wire the use cases on the real adapters over ``sessions``; ``doorbell`` wakes the relay
-    (another process) right after commits that wrote events."""
+    (another process) right after commits that wrote events; ``clock`` is the system's unless
+    a test passes one."""
     kek = key_encryption_key(settings)
     outbox = Outbox(outbox_table, source=SOURCE)
     passwords = settings.passwords
@@ -176,6 +190,7 @@ def build_use_cases(
         signer=JwtAccessTokenSigner(kek),
         key_factory=Ed25519SigningKeyFactory(kek),
         policy=token_policy(settings),
+        clock=clock,
     )
 
 
@@ -191,20 +206,33 @@ def build_verifier(settings: IdentitySettings, use_cases: IdentityUseCases) -> T
 
 
 def build_app(settings: IdentitySettings) -> FastAPI:
-    """Wire identity's HTTP app; a signing key is created at start-up if none exists."""
+    """Wire identity's HTTP app; a signing key is created at start-up if none exists.
+
+    While the app runs, it purges expired Idempotency-Keys every
+    ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
+    is harmless: the purge is one DELETE of expired rows.
+    """
     engine = create_engine(settings.database, application_name=settings.service_name)
     doorbell = PgNotifyDoorbell(
         settings.database, outbox_table, application_name="identity-doorbell"
     )
     use_cases = build_use_cases(settings, create_session_factory(engine), doorbell)
     auth = BearerAuth(build_verifier(settings, use_cases))
+    purge = PeriodicJob(
+        PURGE_JOB,
+        use_cases.purge_idempotency_keys,
+        interval_s=settings.idempotency_purge_interval_s,
+    )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.idempotency_purge = purge
         try:
             await use_cases.ensure_signing_key()
+            purge.start()
             yield
         finally:
+            await purge.close()
             await doorbell.close()
             await engine.dispose()
 

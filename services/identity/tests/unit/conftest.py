@@ -24,12 +24,13 @@ from identity.domain.errors import EmailTakenError, MemberAlreadyExistsError
 from identity.domain.events import DomainEvent
 from identity.domain.model import Membership, Org, RefreshToken, SigningKey, User
 from shared.auth import JwksKeySource, TokenVerifier
-from shared.clock import FrozenClock
+from shared.clock import Clock, FrozenClock, SystemClock
 from shared.errors import ConflictError
 from shared.idempotency import IdempotencyKeyReusedError, IdempotentResponse
 
 ISSUER = "https://identity.test"
 AUDIENCE = "ordo-test"
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Store:
     idempotency: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = field(
         default_factory=dict
     )
+    idempotency_expires_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -174,16 +176,32 @@ class FakeSigningKeyRepository:
 
 
 class FakeIdempotencyRecords:
-    """Keys claimed in one unit of work; they reach the store only if it commits."""
+    """Keys claimed (or purged) in one unit of work; they reach the store only if it commits.
 
-    def __init__(self, store: Store) -> None:
+    As in PostgreSQL, a record answers for ``IDEMPOTENCY_TTL`` after its claim; an expired one
+    is claimed afresh.
+    """
+
+    def __init__(self, store: Store, clock: Clock) -> None:
         self.s = store
+        self.clock = clock
         self.pending: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = {}
+        self.pending_expires_at: dict[tuple[str, str], datetime] = {}
+        self.purged: set[tuple[str, str]] = set()
+
+    def _live(self, scope: str, key: str) -> tuple[str, IdempotentResponse | None] | None:
+        if (scope, key) in self.pending:
+            return self.pending[(scope, key)]
+        expires_at = self.s.idempotency_expires_at.get((scope, key))
+        if expires_at is None or expires_at <= self.clock.now():
+            return None
+        return self.s.idempotency[(scope, key)]
 
     async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
-        found = self.pending.get((scope, key)) or self.s.idempotency.get((scope, key))
+        found = self._live(scope, key)
         if found is None:
             self.pending[(scope, key)] = (fingerprint, None)
+            self.pending_expires_at[(scope, key)] = self.clock.now() + IDEMPOTENCY_TTL
             return None
         if found[0] != fingerprint:
             raise IdempotencyKeyReusedError()
@@ -193,18 +211,33 @@ class FakeIdempotencyRecords:
         fingerprint, _ = self.pending[(scope, key)]
         self.pending[(scope, key)] = (fingerprint, response)
 
+    async def purge_expired(self, *, now: datetime) -> int:
+        expired = {k for k, at in self.s.idempotency_expires_at.items() if at <= now}
+        self.purged |= expired
+        return len(expired)
+
+    def apply(self) -> None:
+        """Write what this unit of work claimed and purged to the store (at commit)."""
+        for k in self.purged:
+            del self.s.idempotency[k]
+            del self.s.idempotency_expires_at[k]
+        self.s.idempotency.update(self.pending)
+        self.s.idempotency_expires_at.update(self.pending_expires_at)
+        self.pending, self.pending_expires_at, self.purged = {}, {}, set()
+
 
 class FakeUnitOfWork:
-    """Writes straight to the store; ``commit`` publishes the recorded events."""
+    """Writes straight to the store; ``commit`` publishes the recorded events and applies the
+    idempotency records (``clock`` dates them, as the real adapter's does)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
         self.orgs = FakeOrgRepository(store)
         self.users = FakeUserRepository(store)
         self.memberships = FakeMembershipRepository(store)
         self.refresh_tokens = FakeRefreshTokenRepository(store)
         self.signing_keys = FakeSigningKeyRepository(store)
-        self.idempotency = FakeIdempotencyRecords(store)
+        self.idempotency = FakeIdempotencyRecords(store, clock or SystemClock())
         self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
@@ -224,8 +257,7 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         self.store.events.extend(self._events)
         self._events = []
-        self.store.idempotency.update(self.idempotency.pending)
-        self.idempotency.pending = {}
+        self.idempotency.apply()
         self.store.commits += 1
 
 
@@ -266,7 +298,7 @@ async def world(kek: str) -> World:
     )
     sealed = KeyEncryptionKey(kek)
     use_cases = bootstrap(
-        uow=lambda: FakeUnitOfWork(store),
+        uow=lambda: FakeUnitOfWork(store, clock),
         hasher=FakePasswordHasher(),
         signer=JwtAccessTokenSigner(sealed),
         key_factory=Ed25519SigningKeyFactory(sealed),

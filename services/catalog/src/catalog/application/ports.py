@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from catalog.domain.events import DomainEvent, StockRejected
@@ -25,6 +26,7 @@ from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "CatalogReadCache",
+    "IdempotencyStore",
     "ProductFilter",
     "ProductRepository",
     "ReservationRepository",
@@ -146,6 +148,14 @@ class ReservationRepository(Protocol):
         ...
 
 
+class IdempotencyStore(IdempotencyRecords, Protocol):
+    """The chassis' idempotency records, plus the purge of expired ones."""
+
+    async def purge_expired(self, *, now: datetime) -> int:
+        """Delete records that expired before ``now``; return how many."""
+        ...
+
+
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, staged events, commit."""
 
@@ -165,7 +175,7 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
         ...
 
     @property
-    def idempotency(self) -> IdempotencyRecords:
+    def idempotency(self) -> IdempotencyStore:
         """Idempotency-Key records, in this transaction."""
         ...
 

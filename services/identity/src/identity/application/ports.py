@@ -22,6 +22,7 @@ from shared.unit_of_work import TransactionalUnitOfWork
 __all__ = [
     "AccessTokenClaims",
     "AccessTokenSigner",
+    "IdempotencyStore",
     "MemberView",
     "MembershipRepository",
     "OrgMembershipView",
@@ -164,6 +165,14 @@ class SigningKeyRepository(Protocol):
         ...
 
 
+class IdempotencyStore(IdempotencyRecords, Protocol):
+    """The chassis' idempotency records, plus the purge of expired ones."""
+
+    async def purge_expired(self, *, now: datetime) -> int:
+        """Delete records that expired before ``now``; return how many."""
+        ...
+
+
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One database transaction with identity's repositories.
 
@@ -197,7 +206,7 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
         ...
 
     @property
-    def idempotency(self) -> IdempotencyRecords:
+    def idempotency(self) -> IdempotencyStore:
         """Idempotency-Key records (signUp, addMember), in this transaction."""
         ...
 
