@@ -19,6 +19,7 @@ from shared.observability import (
     instrument_aiokafka,
     instrument_asyncpg,
     instrument_sqlalchemy,
+    saved_trace_context,
 )
 from shared.observability.tracing import _traces_url
 
@@ -83,6 +84,20 @@ def test_ids_inside_a_span(span_exporter: InMemorySpanExporter) -> None:
 
     assert trace_id == format(span.get_span_context().trace_id, "032x")
     assert span_id == format(span.get_span_context().span_id, "016x")
+
+
+def test_a_saved_trace_context_lets_later_work_join_the_trace(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    assert saved_trace_context() is None  # nothing to join outside a span
+    with tracer.start_as_current_span("schedule") as scheduling:
+        stored = saved_trace_context()
+    assert stored is not None
+    with tracer.start_as_current_span("later", context=extract_context(stored)) as later:
+        pass
+    assert later.get_span_context().trace_id == scheduling.get_span_context().trace_id
+    assert later.parent is not None
+    assert later.parent.span_id == scheduling.get_span_context().span_id
 
 
 def test_context_round_trips_through_headers(span_exporter: InMemorySpanExporter) -> None:

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 
 import jsonschema
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +22,7 @@ from notifications.bootstrap import deliveries_doorbell, unit_of_work_factory
 from shared.inbox import ensure_inbox_topics
 from shared.inbox.testing import cloud_event_headers, publish_records, running_consumer, wait_until
 from shared.messaging import delete_topics
+from shared.observability import configure_tracing
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings, KafkaSettings
 from shared.testing.asyncapi import EventContract, resolved_schema
@@ -163,6 +167,47 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_the_delivery_dies
         500,
         "http_status",
     )
+
+
+async def test_every_attempt_joins_the_trace_of_the_event_that_scheduled_it(
+    notifications: NotificationsUseCases,
+    engine: AsyncEngine,
+    migrated: DatabaseSettings,
+    receiver: Receiver,
+    org_id: uuid.UUID,
+) -> None:
+    exporter = InMemorySpanExporter()
+    configure_tracing("notifications-tests", "0.0.0", None, exporter=exporter)
+    endpoint_id, secret = await create_endpoint(notifications, org_id, receiver.url("/traced"))
+    receiver.on("/traced", 500, secret=secret)
+    settings = settings_for(migrated, delivery=fast_delivery(retry_schedule_s=[0.2]))
+    with trace.get_tracer(__name__).start_as_current_span("orders.events process") as scheduling:
+        await schedule_placed(notifications, org_id)
+    async with running_worker(settings):
+
+        async def dead() -> bool:
+            found = await deliveries_of(engine, endpoint_id)
+            return bool(found) and found[0]["status"] == "failed"
+
+        await wait_until(dead, timeout_s=30, message="delivery failed")
+
+    [delivery] = await deliveries_of(engine, endpoint_id)
+    attempts = [
+        span
+        for span in exporter.get_finished_spans()
+        if span.name == "webhook.deliver"
+        and span.attributes is not None
+        and span.attributes.get("webhook.delivery.id") == str(delivery["id"])
+    ]
+    expected = scheduling.get_span_context()
+    assert len(attempts) == 2  # the first attempt and its one retry, seconds apart
+    for span in attempts:
+        assert span.context.trace_id == expected.trace_id
+        assert span.parent is not None
+        assert span.parent.span_id == expected.span_id
+        assert span.attributes is not None
+        assert span.attributes["http.response.status_code"] == 500
+        assert span.status.status_code is StatusCode.ERROR
 
 
 async def test_one_bad_endpoint_does_not_slow_a_good_one(

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +21,7 @@ from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.bootstrap import WorkerSettings, build_use_cases
 from payments.domain.values import Money
 from shared.inbox.testing import wait_until
+from shared.observability import configure_tracing
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings
 
@@ -80,6 +83,38 @@ async def test_a_requested_payment_is_authorised_once(
         "jobs_total", {"job": "payments.authorize", "outcome": "succeeded"}
     )
     assert jobs == 1
+
+
+async def test_the_attempt_joins_the_trace_that_requested_the_payment(
+    saga: PaymentsUseCases,
+    migrated: DatabaseSettings,
+    engine: AsyncEngine,
+    provider: Provider,
+    metrics: Metrics,
+    org_id: uuid.UUID,
+) -> None:
+    exporter = InMemorySpanExporter()
+    configure_tracing("payments-tests", "0.0.0", None, exporter=exporter)
+    order = uuid.uuid4()
+    async with running_worker(fast_settings(migrated, provider.url), metrics):
+        with trace.get_tracer(__name__).start_as_current_span("orders.events process") as saga_span:
+            await saga.request_payment(ask(org_id, order))
+        await wait_for_status(engine, order, "authorized")
+    requested = saga_span.get_span_context()
+    [attempt] = [
+        span
+        for span in exporter.get_finished_spans()
+        if span.name == "payments.authorize"
+        and span.attributes is not None
+        and span.attributes.get("order.id") == str(order)
+    ]
+    assert attempt.context.trace_id == requested.trace_id
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == requested.span_id
+    row = await payment_row(engine, order)
+    assert row is not None
+    # The row now holds the trace of its last change: the attempt that recorded the result.
+    assert row["trace_context"]["traceparent"].split("-")[1] == format(requested.trace_id, "032x")
 
 
 async def test_a_decline_publishes_payment_failed(

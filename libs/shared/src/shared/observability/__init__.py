@@ -16,6 +16,7 @@ from shared.observability.tracing import (
     instrument_aiokafka,
     instrument_asyncpg,
     instrument_sqlalchemy,
+    saved_trace_context,
 )
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "instrument_asyncpg",
     "instrument_sqlalchemy",
     "metrics_endpoint",
+    "saved_trace_context",
     "scrub_pii",
 ]

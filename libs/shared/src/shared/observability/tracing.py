@@ -123,6 +123,18 @@ def extract_context(
     return propagate.extract(carrier)
 
 
+def saved_trace_context() -> dict[str, str] | None:
+    """The current trace context as a small mapping to store with a row, or None outside a span.
+
+    For work a row schedules and another process does later (a payment attempt, a webhook
+    delivery): store this with the row, and start the later work's span with
+    ``context=extract_context(stored)`` so it joins the trace that asked for it.
+    """
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    return inject_headers({})
+
+
 def current_trace_ids() -> tuple[str | None, str | None]:
     """Return the current span's (trace_id, span_id) as lowercase hex, or (None, None)."""
     context = trace.get_current_span().get_span_context()

@@ -11,6 +11,7 @@ dies on time instead of waiting forever.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,6 +83,9 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     delivered_at: datetime | None = None
+    # Opaque propagation headers (W3C trace context) of the event that scheduled it, kept by
+    # the adapter so that attempts are traced as part of that event's trace.
+    trace_context: Mapping[str, str] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     _events: list[DomainEvent] = field(default_factory=list, repr=False)
 

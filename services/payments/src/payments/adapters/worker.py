@@ -23,6 +23,7 @@ from payments.application.facade import WorkerUseCases
 from payments.domain.payment import Claim, Payment
 from payments.domain.values import PaymentStatus
 from shared.clock import Clock, SystemClock
+from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import RelayWakeup
 from shared.resilience import RetryPolicy, run_with_retry
@@ -168,6 +169,9 @@ class PaymentWorker:
         try:
             with _tracer.start_as_current_span(
                 job,
+                # A child of the span that last changed the payment (the saga's request, a
+                # cancel, the previous attempt): the order's trace shows every attempt.
+                context=extract_context(claim.trace_context) if claim.trace_context else None,
                 attributes={
                     "payment.id": str(claim.payment_id),
                     "order.id": str(claim.order_id),

@@ -14,7 +14,7 @@ answer at the provider), while a postponement only counts from the claim that is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
@@ -78,6 +78,9 @@ class Claim:
     amount: Money
     status: PaymentStatus
     provider_reference: str | None
+    # Opaque propagation headers (W3C trace context) of the payment's last change, so the
+    # attempt can be traced as part of the order's saga; None when none was recorded.
+    trace_context: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from notifications.domain.delivery import Attempt, Delivery
 from notifications.domain.endpoint import WebhookEndpoint
 from notifications.domain.values import AttemptError, DeliveryStatus, WebhookEventType
 from shared.db.idempotency import purge_idempotency_records
+from shared.observability import saved_trace_context
 
 __all__ = ["SqlaDeliveryRepository", "SqlaHousekeeping"]
 
@@ -44,6 +45,7 @@ def _delivery(row: RowMapping) -> Delivery:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         delivered_at=row["delivered_at"],
+        trace_context=row["trace_context"],
     )
 
 
@@ -73,7 +75,12 @@ class SqlaDeliveryRepository:
         return delivery
 
     async def add_many(self, new: Iterable[Delivery]) -> int:
-        """Insert, skipping (endpoint, event) pairs that exist; return how many were new."""
+        """Insert, skipping (endpoint, event) pairs that exist; return how many were new.
+
+        Each row keeps the trace context current now (the consumer handling the event), so
+        every attempt of the delivery is traced as part of the event's trace.
+        """
+        trace_context = saved_trace_context()
         rows = [
             {
                 "id": d.id,
@@ -88,6 +95,7 @@ class SqlaDeliveryRepository:
                 "created_at": d.created_at,
                 "updated_at": d.updated_at,
                 "delivered_at": d.delivered_at,
+                "trace_context": trace_context,
             }
             for d in new
         ]

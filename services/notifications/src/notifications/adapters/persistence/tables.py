@@ -7,6 +7,7 @@ small however long the delivery log grows.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -83,6 +84,12 @@ deliveries = Table(
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
     Column("delivered_at", _TS, nullable=True),
+    Column(
+        "trace_context",
+        JSON,
+        nullable=True,
+        comment="W3C trace context of the event that scheduled it: attempts join that trace",
+    ),
     UniqueConstraint("endpoint_id", "event_id"),
     CheckConstraint("status IN ('pending', 'retrying', 'succeeded', 'failed')", name="status"),
     CheckConstraint(f"event_type IN ({EVENT_TYPES_SQL})", name="event_type"),

@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from notifications.application.use_cases.attempt_delivery import AttemptDelivery
 from notifications.application.use_cases.claim_due_deliveries import (
@@ -28,12 +30,14 @@ from notifications.application.use_cases.claim_due_deliveries import (
 from notifications.application.use_cases.purge_expired_records import PurgeExpiredRecords
 from notifications.domain.values import DeliveryStatus
 from shared.clock import Clock, SystemClock
+from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import PgListener, RelayWakeup
 
 __all__ = ["DeliveryWorker", "WorkerConfig"]
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +169,28 @@ class DeliveryWorker:
         task.add_done_callback(done)
 
     async def _run_attempt(self, delivery: ClaimedDelivery) -> None:
+        # A child of the consumer span that scheduled the delivery: the event's trace shows
+        # every attempt, however much later it runs.
+        with _tracer.start_as_current_span(
+            "webhook.deliver",
+            context=extract_context(delivery.trace_context) if delivery.trace_context else None,
+            kind=SpanKind.CLIENT,
+            attributes={
+                "webhook.delivery.id": str(delivery.delivery_id),
+                "webhook.endpoint.id": str(delivery.endpoint_id),
+                "webhook.attempt": delivery.attempt_number,
+                "org.id": str(delivery.org_id),
+            },
+        ) as span:
+            await self._attempt_and_report(delivery, span)
+
+    async def _attempt_and_report(self, delivery: ClaimedDelivery, span: Span) -> None:
         started = time.perf_counter()
         try:
             outcome = await self._attempt(delivery)
         except Exception as error:
             # Not recorded: the lease runs out and the delivery is attempted again.
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             log.error(
                 "notifications.worker.attempt_failed",
                 delivery_id=str(delivery.delivery_id),
@@ -179,6 +200,11 @@ class DeliveryWorker:
             self._metrics.jobs_total.labels(job="webhook_attempt", outcome="error").inc()
             return
         attempt = outcome.attempt
+        if attempt.response_status is not None:
+            span.set_attribute("http.response.status_code", attempt.response_status)
+        if not attempt.succeeded:
+            reason = attempt.error.value if attempt.error else f"HTTP {attempt.response_status}"
+            span.set_status(Status(StatusCode.ERROR, reason))
         self._metrics.jobs_total.labels(
             job="webhook_attempt", outcome="succeeded" if attempt.succeeded else "failed"
         ).inc()

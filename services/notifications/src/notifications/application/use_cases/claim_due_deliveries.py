@@ -34,6 +34,7 @@ class ClaimedDelivery:
     body: str
     attempt_number: int
     lease: uuid.UUID
+    trace_context: Mapping[str, str] | None = None
 
 
 class ClaimDueDeliveries:
@@ -84,6 +85,7 @@ class ClaimDueDeliveries:
                         body=delivery.body,
                         attempt_number=delivery.attempt_count + 1,
                         lease=token,
+                        trace_context=delivery.trace_context,
                     )
                 )
             await uow.commit()

@@ -21,6 +21,7 @@ from payments.domain.values import (
     Money,
     PaymentStatus,
 )
+from shared.observability import saved_trace_context
 
 __all__ = ["SqlaPaymentRepository"]
 
@@ -68,6 +69,9 @@ def _mutable(payment: Payment) -> dict[str, Any]:
         "cancel_causation_id": payment.cancel_causation_id,
         "voided_at": payment.voided_at,
         "updated_at": payment.updated_at,
+        # The trace that changed the payment last (requested it, cancelled it, recorded an
+        # attempt): the worker's next attempt continues it.
+        "trace_context": saved_trace_context(),
     }
 
 
@@ -156,6 +160,7 @@ class SqlaPaymentRepository:
                 payments.c.currency,
                 payments.c.status,
                 payments.c.provider_reference,
+                payments.c.trace_context,
             )
         )
         rows = (await self._session.execute(statement)).mappings().all()
@@ -169,6 +174,7 @@ class SqlaPaymentRepository:
                 amount=Money(row["amount_minor"], row["currency"]),
                 status=PaymentStatus(row["status"]),
                 provider_reference=row["provider_reference"],
+                trace_context=row["trace_context"],
             )
             for row in rows
         ]

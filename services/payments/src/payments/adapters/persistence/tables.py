@@ -7,6 +7,7 @@ the database. ``payments_due_idx`` covers only rows the worker still has to look
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Column,
@@ -52,6 +53,12 @@ payments = Table(
     Column("voided_at", _TS, nullable=True),
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
+    Column(
+        "trace_context",
+        JSON,
+        nullable=True,
+        comment="W3C trace context of the last change: the worker's attempts join that trace",
+    ),
     UniqueConstraint("order_id"),
     CheckConstraint("amount_minor >= 0", name="amount"),
     CheckConstraint(
