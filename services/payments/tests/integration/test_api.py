@@ -1,5 +1,5 @@
-"""Payments' internal API on the real database: the contract's shape, auth, roles, tenancy and
-problem+json codes."""
+"""Payments' internal API on the real database: the contract's shape, every status as the payment
+has it, auth, roles, tenancy and problem+json codes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from payments.application.facade import PaymentsUseCases
 from payments.application.use_cases.cancel_payment import CancelPaymentInput
 from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.bootstrap import AuthSettings, PaymentsSettings, build_app
-from payments.domain.values import Money
+from payments.domain.values import Money, PaymentStatus
 from shared.inbox.testing import wait_until
 from shared.observability.metrics import Metrics
 from shared.settings import DatabaseSettings
@@ -30,7 +30,8 @@ from .conftest import Provider, fast_settings, payment_row, running_worker, wait
 pytestmark = pytest.mark.integration
 
 ISS, AUD, KID = "https://identity.test", "ordo-test", "test-key"
-CONTRACT = Path(__file__).resolve().parents[4] / "contracts" / "openapi" / "payments.yaml"
+CONTRACTS = Path(__file__).resolve().parents[4] / "contracts" / "openapi"
+CONTRACT = CONTRACTS / "payments.yaml"
 
 
 class Tokens(TokenIssuer):
@@ -78,7 +79,7 @@ async def test_the_payment_of_an_order_as_the_contract_shapes_it(
     provider: Provider,
     org_id: uuid.UUID,
 ) -> None:
-    order, cancelled = uuid.uuid4(), uuid.uuid4()
+    order = uuid.uuid4()
     path = f"/orders/{order}/payment"
     assert (await api.get(path, headers=tokens.headers(org_id, "viewer"))).status_code == 404
     await provider.behave(error_rate=1.0)
@@ -95,10 +96,6 @@ async def test_the_payment_of_an_order_as_the_contract_shapes_it(
         pending = await api.get(path, headers=tokens.headers(org_id, "viewer"))
         await provider.behave()
         await wait_for_status(engine, order, "authorized")
-        await payments.request_payment(
-            RequestPaymentInput(org_id, cancelled, Money(100, "EUR"), uuid.uuid4())
-        )
-        await payments.cancel_payment(CancelPaymentInput(org_id, cancelled, uuid.uuid4()))
     schema = contract_schema("Payment")
     assert pending.status_code == 200
     jsonschema.validate(pending.json(), schema)
@@ -120,9 +117,121 @@ async def test_the_payment_of_an_order_as_the_contract_shapes_it(
     assert body["attempts"][0]["provider_status"] == 503
     assert [a["number"] for a in body["attempts"]] == list(range(1, len(body["attempts"]) + 1))
 
-    gone = await api.get(f"/orders/{cancelled}/payment", headers=tokens.headers(org_id, "owner"))
-    jsonschema.validate(gone.json(), schema)
-    assert (gone.json()["status"], gone.json()["provider_reference"]) == ("voided", None)
+
+async def served(
+    api: httpx.AsyncClient, tokens: Tokens, org_id: uuid.UUID, order_id: uuid.UUID
+) -> dict[str, Any]:
+    """The order's payment as the API serves it, checked against the contract's schema."""
+    response = await api.get(
+        f"/orders/{order_id}/payment", headers=tokens.headers(org_id, "viewer")
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    jsonschema.validate(body, contract_schema("Payment"))
+    return body
+
+
+def test_the_contracts_list_every_status_a_payment_has() -> None:
+    for name in ("payments.yaml", "gateway.v1.yaml"):
+        document = yaml.safe_load((CONTRACTS / name).read_text())
+        listed = document["components"]["schemas"]["PaymentStatus"]["enum"]
+        assert listed == [status.value for status in PaymentStatus], name
+
+
+async def test_a_payment_cancelled_before_any_call_is_served_cancelled(
+    api: httpx.AsyncClient, tokens: Tokens, payments: PaymentsUseCases, org_id: uuid.UUID
+) -> None:
+    order = uuid.uuid4()
+    await payments.request_payment(
+        RequestPaymentInput(org_id, order, Money(100, "EUR"), uuid.uuid4())
+    )
+    await payments.cancel_payment(CancelPaymentInput(org_id, order, uuid.uuid4()))
+
+    body = await served(api, tokens, org_id, order)
+    assert body["status"] == "cancelled"
+    assert (body["provider_reference"], body["attempts"], body["next_attempt_at"]) == (
+        None,
+        [],
+        None,
+    )
+
+
+async def test_an_authorised_payment_is_served_voiding_until_it_is_voided(
+    api: httpx.AsyncClient,
+    tokens: Tokens,
+    payments: PaymentsUseCases,
+    migrated: DatabaseSettings,
+    engine: AsyncEngine,
+    provider: Provider,
+    org_id: uuid.UUID,
+) -> None:
+    order = uuid.uuid4()
+    settings = fast_settings(migrated, provider.url)
+    async with running_worker(settings, Metrics()):
+        await payments.request_payment(
+            RequestPaymentInput(org_id, order, Money(2500, "EUR"), uuid.uuid4())
+        )
+        await wait_for_status(engine, order, "authorized")
+    authorized = await served(api, tokens, org_id, order)
+    assert authorized["status"] == "authorized"
+
+    # No worker runs now: the cancel leaves the payment voiding, still held at the provider.
+    await payments.cancel_payment(CancelPaymentInput(org_id, order, uuid.uuid4()))
+    voiding = await served(api, tokens, org_id, order)
+    assert voiding["status"] == "voiding"
+    assert voiding["provider_reference"] == authorized["provider_reference"]
+    assert voiding["authorized_at"] == authorized["authorized_at"]
+    assert voiding["next_attempt_at"] is not None
+    held = await provider.authorizations(str(order))
+    assert [a["status"] for a in held] == ["authorized"]
+
+    async with running_worker(settings, Metrics()):
+        await wait_for_status(engine, order, "voided")
+    voided = await served(api, tokens, org_id, order)
+    assert voided["status"] == "voided"
+    assert voided["provider_reference"] == authorized["provider_reference"]
+    assert voided["next_attempt_at"] is None
+
+
+async def test_a_payment_the_provider_never_authorised_is_served_voiding_then_cancelled(
+    api: httpx.AsyncClient,
+    tokens: Tokens,
+    payments: PaymentsUseCases,
+    migrated: DatabaseSettings,
+    engine: AsyncEngine,
+    provider: Provider,
+    org_id: uuid.UUID,
+) -> None:
+    order = uuid.uuid4()
+    settings = fast_settings(migrated, provider.url)
+    await provider.behave(error_rate=1.0)  # a 503 before anything is authorised
+    async with running_worker(settings, Metrics()):
+        await payments.request_payment(
+            RequestPaymentInput(org_id, order, Money(700, "EUR"), uuid.uuid4())
+        )
+
+        async def deferred() -> bool:
+            row = await payment_row(engine, order)
+            return row is not None and row["postponements"] >= 1
+
+        await wait_until(deferred, message="deferred")
+    pending = await served(api, tokens, org_id, order)
+    assert pending["status"] == "pending"
+
+    # A call reached the provider, so the cancel must make sure nothing is held there.
+    await payments.cancel_payment(CancelPaymentInput(org_id, order, uuid.uuid4()))
+    voiding = await served(api, tokens, org_id, order)
+    assert voiding["status"] == "voiding"
+    assert (voiding["provider_reference"], voiding["authorized_at"]) == (None, None)
+    assert voiding["next_attempt_at"] is not None
+
+    await provider.behave()
+    async with running_worker(settings, Metrics()):
+        await wait_for_status(engine, order, "cancelled")
+    cancelled = await served(api, tokens, org_id, order)
+    assert cancelled["status"] == "cancelled"
+    assert (cancelled["provider_reference"], cancelled["next_attempt_at"]) == (None, None)
+    assert await provider.authorizations(str(order)) == []
 
 
 @pytest.mark.parametrize("role", ["owner", "admin", "member", "viewer"])

@@ -35,15 +35,26 @@ class Payment:
         Attributes:
             id (UUID):
             order_id (UUID):
-            status (PaymentStatus): pending (asked for, being authorised or retried while the provider is unavailable) ->
-                authorized | failed. authorized -> voided (the order was cancelled).
+            status (PaymentStatus): Where the payment is in its life. pending: asked for; being authorised with the
+                provider, or tried again at next_attempt_at while the provider is unavailable (a pending payment is never failed
+                for that). authorized: the provider holds the amount (provider_reference, authorized_at). failed: the provider
+                refused for good (failure_reason); terminal. voiding: the order was cancelled while the provider holds, or may
+                hold, an authorisation (the payment was authorized, or a call for it reached, or may have reached, the
+                provider); payments is voiding it, or making sure none exists, and tries again at next_attempt_at while the
+                provider is unavailable. voided: the authorisation was voided (provider_reference names it); terminal.
+                cancelled: the order was cancelled and the provider holds nothing for this payment (no authorisation was
+                obtained, or none was left to void); an authorisation obtained late by a call already in flight moves it back to
+                voiding. Life: pending -> authorized | failed; a cancel moves pending or authorized to voiding, then voided or
+                cancelled; a pending payment that never reached the provider is cancelled at once. Clients must tolerate values
+                added to this enum later (treat an unknown value as not yet settled) rather than fail.
             amount (Money): An amount of money in minor units of an ISO 4217 currency.
             provider (str): The payment provider's name.
             provider_reference (None | str): The provider's id of the authorisation.
             failure_reason (None | PaymentFailureReasonType1 | PaymentFailureReasonType2Type1 |
                 PaymentFailureReasonType3Type1):
             attempts (list[PaymentAttempt]):
-            next_attempt_at (datetime.datetime | None): When a pending payment is tried again (provider unavailable).
+            next_attempt_at (datetime.datetime | None): When payments next tries a pending payment's authorisation or a
+                voiding payment's void (later than now while the provider is unavailable); null in every other status.
             created_at (datetime.datetime):
             updated_at (datetime.datetime):
             authorized_at (datetime.datetime | None):

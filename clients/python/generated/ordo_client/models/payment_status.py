@@ -3,9 +3,11 @@ from enum import StrEnum
 
 class PaymentStatus(StrEnum):
     AUTHORIZED = "authorized"
+    CANCELLED = "cancelled"
     FAILED = "failed"
     PENDING = "pending"
     VOIDED = "voided"
+    VOIDING = "voiding"
 
     def __str__(self) -> str:
         return str(self.value)

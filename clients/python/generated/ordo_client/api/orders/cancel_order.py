@@ -150,9 +150,10 @@ def sync_detailed(
     """ Cancel an order before it is confirmed
 
      Starts the compensations (stock released, any authorisation voided); the order is cancelling at once
-    and cancelled when they are done. Naturally idempotent (no Idempotency-Key): cancelling a cancelling
-    or cancelled order returns it unchanged with 202. A confirmed or rejected order is 409
-    order.not_cancellable.
+    and cancelled once its stock is released. A payment authorisation is voided by payments in the
+    background: see the payment's status (voiding, then voided or cancelled). Naturally idempotent (no
+    Idempotency-Key): cancelling a cancelling or cancelled order returns it unchanged with 202. A
+    confirmed or rejected order is 409 order.not_cancellable.
 
     Args:
         order_id (UUID):
@@ -189,9 +190,10 @@ def sync(
     """ Cancel an order before it is confirmed
 
      Starts the compensations (stock released, any authorisation voided); the order is cancelling at once
-    and cancelled when they are done. Naturally idempotent (no Idempotency-Key): cancelling a cancelling
-    or cancelled order returns it unchanged with 202. A confirmed or rejected order is 409
-    order.not_cancellable.
+    and cancelled once its stock is released. A payment authorisation is voided by payments in the
+    background: see the payment's status (voiding, then voided or cancelled). Naturally idempotent (no
+    Idempotency-Key): cancelling a cancelling or cancelled order returns it unchanged with 202. A
+    confirmed or rejected order is 409 order.not_cancellable.
 
     Args:
         order_id (UUID):
@@ -223,9 +225,10 @@ async def asyncio_detailed(
     """ Cancel an order before it is confirmed
 
      Starts the compensations (stock released, any authorisation voided); the order is cancelling at once
-    and cancelled when they are done. Naturally idempotent (no Idempotency-Key): cancelling a cancelling
-    or cancelled order returns it unchanged with 202. A confirmed or rejected order is 409
-    order.not_cancellable.
+    and cancelled once its stock is released. A payment authorisation is voided by payments in the
+    background: see the payment's status (voiding, then voided or cancelled). Naturally idempotent (no
+    Idempotency-Key): cancelling a cancelling or cancelled order returns it unchanged with 202. A
+    confirmed or rejected order is 409 order.not_cancellable.
 
     Args:
         order_id (UUID):
@@ -262,9 +265,10 @@ async def asyncio(
     """ Cancel an order before it is confirmed
 
      Starts the compensations (stock released, any authorisation voided); the order is cancelling at once
-    and cancelled when they are done. Naturally idempotent (no Idempotency-Key): cancelling a cancelling
-    or cancelled order returns it unchanged with 202. A confirmed or rejected order is 409
-    order.not_cancellable.
+    and cancelled once its stock is released. A payment authorisation is voided by payments in the
+    background: see the payment's status (voiding, then voided or cancelled). Naturally idempotent (no
+    Idempotency-Key): cancelling a cancelling or cancelled order returns it unchanged with 202. A
+    confirmed or rejected order is 409 order.not_cancellable.
 
     Args:
         order_id (UUID):

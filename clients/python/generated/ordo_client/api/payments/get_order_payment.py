@@ -131,7 +131,9 @@ def sync_detailed(
     """ Get the payment of an order
 
      The order's payment intent and its attempts with the provider. 404 payment.not_found until the saga
-    has asked for payment (after stock is reserved).
+    has asked for payment (after stock is reserved). status is the payment's own (see PaymentStatus);
+    after a cancel the order can be cancelled while its payment is still voiding, and the provider holds
+    nothing for it once the payment is voided or cancelled.
 
     Args:
         order_id (UUID):
@@ -165,7 +167,9 @@ def sync(
     """ Get the payment of an order
 
      The order's payment intent and its attempts with the provider. 404 payment.not_found until the saga
-    has asked for payment (after stock is reserved).
+    has asked for payment (after stock is reserved). status is the payment's own (see PaymentStatus);
+    after a cancel the order can be cancelled while its payment is still voiding, and the provider holds
+    nothing for it once the payment is voided or cancelled.
 
     Args:
         order_id (UUID):
@@ -194,7 +198,9 @@ async def asyncio_detailed(
     """ Get the payment of an order
 
      The order's payment intent and its attempts with the provider. 404 payment.not_found until the saga
-    has asked for payment (after stock is reserved).
+    has asked for payment (after stock is reserved). status is the payment's own (see PaymentStatus);
+    after a cancel the order can be cancelled while its payment is still voiding, and the provider holds
+    nothing for it once the payment is voided or cancelled.
 
     Args:
         order_id (UUID):
@@ -228,7 +234,9 @@ async def asyncio(
     """ Get the payment of an order
 
      The order's payment intent and its attempts with the provider. 404 payment.not_found until the saga
-    has asked for payment (after stock is reserved).
+    has asked for payment (after stock is reserved). status is the payment's own (see PaymentStatus);
+    after a cancel the order can be cancelled while its payment is still voiding, and the provider holds
+    nothing for it once the payment is voided or cancelled.
 
     Args:
         order_id (UUID):

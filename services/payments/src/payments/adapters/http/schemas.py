@@ -1,13 +1,12 @@
 """Response bodies of payments' internal API (contracts/openapi/payments.yaml).
 
-The contract's statuses are the saga's view: a payment being voided still holds (``authorized``)
-or may hold (``pending``) an authorisation until the void is done, and a cancelled payment that
-never held one is reported ``voided`` with no ``provider_reference``.
+The status is the payment's own (the domain's ``PaymentStatus``, every value of which the
+contract lists): a payment being voided is ``voiding``, one cancelled with nothing held at the
+provider is ``cancelled``.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -17,31 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from payments.domain.payment import Payment
 from payments.domain.values import Attempt, AttemptOutcome, FailureReason, PaymentStatus
 
-__all__ = ["MoneyBody", "PaymentAttemptBody", "PaymentBody", "PaymentStatusBody"]
+__all__ = ["MoneyBody", "PaymentAttemptBody", "PaymentBody"]
 
-
-class PaymentStatusBody(enum.StrEnum):
-    """pending -> authorized | failed; authorized -> voided (the order was cancelled)."""
-
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    FAILED = "failed"
-    VOIDED = "voided"
-
-
-def status_of(payment: Payment) -> PaymentStatusBody:
-    """The contract's status of a payment."""
-    match payment.status:
-        case PaymentStatus.PENDING:
-            return PaymentStatusBody.PENDING
-        case PaymentStatus.AUTHORIZED:
-            return PaymentStatusBody.AUTHORIZED
-        case PaymentStatus.FAILED:
-            return PaymentStatusBody.FAILED
-        case PaymentStatus.VOIDING:
-            held = payment.provider_reference is not None
-            return PaymentStatusBody.AUTHORIZED if held else PaymentStatusBody.PENDING
-    return PaymentStatusBody.VOIDED
+# The statuses in which the worker still calls the provider (authorising, or voiding).
+_RETRIED = frozenset({PaymentStatus.PENDING, PaymentStatus.VOIDING})
 
 
 class _Body(BaseModel):
@@ -81,14 +59,14 @@ class PaymentBody(_Body):
 
     id: uuid.UUID
     order_id: uuid.UUID
-    status: PaymentStatusBody
+    status: PaymentStatus
     amount: MoneyBody
     provider: str = Field(description="The payment provider's name.")
     provider_reference: str | None = Field(description="The provider's id of the authorisation.")
     failure_reason: FailureReason | None
     attempts: list[PaymentAttemptBody]
     next_attempt_at: datetime | None = Field(
-        description="When a pending payment is tried again (provider unavailable)."
+        description="When a pending payment's authorisation or a voiding payment's void is tried."
     )
     created_at: datetime
     updated_at: datetime
@@ -97,11 +75,10 @@ class PaymentBody(_Body):
     @classmethod
     def of(cls, payment: Payment) -> PaymentBody:
         """The body of a payment."""
-        status = status_of(payment)
         return cls(
             id=payment.id,
             order_id=payment.order_id,
-            status=status,
+            status=payment.status,
             amount=MoneyBody(
                 amount_minor=payment.amount.amount_minor, currency=payment.amount.currency
             ),
@@ -109,9 +86,7 @@ class PaymentBody(_Body):
             provider_reference=payment.provider_reference,
             failure_reason=payment.failure_reason,
             attempts=[PaymentAttemptBody.of(a) for a in payment.attempts],
-            next_attempt_at=(
-                payment.next_attempt_at if status is PaymentStatusBody.PENDING else None
-            ),
+            next_attempt_at=payment.next_attempt_at if payment.status in _RETRIED else None,
             created_at=payment.created_at,
             updated_at=payment.updated_at,
             authorized_at=payment.authorized_at,
