@@ -7,8 +7,9 @@ or in the caller's task (a worker process: :meth:`PeriodicJob.run` until :meth:`
 e.g. through ``shared.http.serve_with_worker``).
 
 Each run is counted in ``jobs_total{job, outcome}`` (``succeeded``, ``failed``, ``cancelled``)
-and logged with the count the job returns (rows purged, items handled). A failed run (the
-database is down) is logged and tried again at the next interval: it never ends the loop.
+and logged with the count the job returns (rows purged, items handled; at DEBUG when 0). A
+failed run (the database is down) is logged and tried again at the next interval: it never ends
+the loop.
 
 Nothing here elects a leader: every replica of the hosting process runs its own loop, so a job
 must be harmless when it runs concurrently with itself (one idempotent statement, such as a
@@ -74,6 +75,11 @@ class PeriodicJob:
         """True while the task started by :meth:`start` has not ended."""
         return self._task is not None and not self._task.done()
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: a long run may end early between its steps."""
+        return self._stopping.is_set()
+
     def start(self) -> None:
         """Run :meth:`run` in a task of its own (call from the running loop, e.g. a lifespan)."""
         if self._task is not None:
@@ -125,7 +131,9 @@ class PeriodicJob:
         self.runs += 1
         self._count("succeeded")
         took_ms = int((time.perf_counter() - started) * 1000)
-        log.info("job_succeeded", job=self.name, count=count, took_ms=took_ms)
+        # A run that found nothing is routine (a sweep may run every second): DEBUG, not INFO.
+        emit = log.info if count else log.debug
+        emit("job_succeeded", job=self.name, count=count, took_ms=took_ms)
         return True
 
     def _count(self, outcome: str) -> None:

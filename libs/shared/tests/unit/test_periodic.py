@@ -46,6 +46,8 @@ async def test_it_runs_at_once_then_every_interval_counting_and_logging_each_run
     lines = logs.events("job_succeeded")
     assert [line["count"] for line in lines] == list(range(job.runs))
     assert {line["job"] for line in lines} == {JOB}
+    # Nothing handled is routine: that run logs at DEBUG, the others at INFO.
+    assert [line["level"] for line in lines] == ["debug"] + ["info"] * (job.runs - 1)
 
 
 async def test_a_failed_run_is_counted_and_logged_and_the_next_one_still_happens(

@@ -33,11 +33,14 @@ from shared.clock import Clock, SystemClock
 from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import PgListener, RelayWakeup
+from shared.periodic import PeriodicJob
 
 __all__ = ["DeliveryWorker", "WorkerConfig"]
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
+
+PURGE_JOB = "notifications.purge_expired_records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,14 @@ class DeliveryWorker:
         if self._listener is not None:
             helpers.append(asyncio.create_task(self._listener.run(self._stopping)))
         if self._purge is not None and self.config.purge_interval_s > 0:
-            helpers.append(asyncio.create_task(self._purge_loop(self._purge)))
+            records = self._purge
+            purge = PeriodicJob(
+                PURGE_JOB,
+                lambda: self._purge_once(records),
+                interval_s=self.config.purge_interval_s,
+                metrics=self._metrics,
+            )
+            helpers.append(asyncio.create_task(purge.run()))
         try:
             while not self._stopping.is_set():
                 seen = self.wakeup.generation
@@ -232,19 +242,15 @@ class DeliveryWorker:
         if pending:
             await asyncio.wait(pending, timeout=1.0)
 
-    async def _purge_loop(self, purge: PurgeExpiredRecords) -> None:
-        while not self._stopping.is_set():
-            try:
-                report = await purge()
-                if report.deliveries or report.endpoints or report.idempotency_keys:
-                    log.info(
-                        "notifications.worker.purged",
-                        deliveries=report.deliveries,
-                        endpoints=report.endpoints,
-                        idempotency_keys=report.idempotency_keys,
-                    )
-            except Exception as error:
-                log.warning("notifications.worker.purge_failed", error_type=type(error).__name__)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.purge_interval_s):
-                    await self._stopping.wait()
+    @staticmethod
+    async def _purge_once(purge: PurgeExpiredRecords) -> int:
+        """One retention purge (the purge job's run); returns the records it deleted."""
+        report = await purge()
+        if report.deliveries or report.endpoints or report.idempotency_keys:
+            log.info(
+                "notifications.worker.purged",
+                deliveries=report.deliveries,
+                endpoints=report.endpoints,
+                idempotency_keys=report.idempotency_keys,
+            )
+        return report.deliveries + report.endpoints + report.idempotency_keys

@@ -1,25 +1,20 @@
-"""The saga worker's loop: sweep passed deadlines every interval, purge expired keys now and then.
+"""The saga worker: sweep passed deadlines every interval, purge expired keys now and then.
 
-Each round is counted in ``jobs_total{job, outcome}``; a failed round (database down) is logged
-and retried at the next interval, it never ends the process. Several workers may run: the sweep
-locks rows with ``SKIP LOCKED`` and the purge is idempotent.
+Two :class:`~shared.periodic.PeriodicJob` s run side by side: each run is counted in
+``jobs_total{job, outcome}``; a failed run (database down) is logged and tried again at the
+next interval, it never ends the process. Several workers may run: the sweep locks rows with
+``SKIP LOCKED`` and the purge is one idempotent DELETE.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import Awaitable, Callable
-
-import structlog
 
 from orders.application.facade import OrdersUseCases
-from shared.observability.metrics import Metrics, default_metrics
+from shared.observability.metrics import Metrics
+from shared.periodic import PeriodicJob
 
 __all__ = ["PURGE_JOB", "SWEEP_JOB", "SagaWorker"]
-
-log = structlog.get_logger(__name__)
 
 SWEEP_JOB = "orders.sweep_deadlines"
 PURGE_JOB = "orders.purge_idempotency_keys"
@@ -46,53 +41,39 @@ class SagaWorker:
         metrics: Metrics | None = None,
     ) -> None:
         self._uc = use_cases
-        self._sweep_interval_s = sweep_interval_s
         self._batch_size = batch_size
-        self._purge_interval_s = purge_interval_s
-        self._metrics = metrics or default_metrics()
-        self._stopping = asyncio.Event()
-        self._next_purge = 0.0
-        self.rounds = 0
+        self._sweeper = PeriodicJob(
+            SWEEP_JOB, self._sweep, interval_s=sweep_interval_s, metrics=metrics
+        )
+        self._purger = PeriodicJob(
+            PURGE_JOB, self._uc.purge_idempotency_keys, interval_s=purge_interval_s, metrics=metrics
+        )
+
+    @property
+    def rounds(self) -> int:
+        """Sweeps finished so far, succeeded or failed."""
+        return self._sweeper.runs
 
     def stop(self) -> None:
-        """Finish the current round and return from :meth:`run`."""
-        self._stopping.set()
+        """Finish the runs in progress and return from :meth:`run`."""
+        self._sweeper.stop()
+        self._purger.stop()
 
     async def run(self) -> None:
-        """Sweep and purge until stopped."""
-        while not self._stopping.is_set():
-            await self.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._sweep_interval_s)
+        """Sweep and purge, each every its interval, until stopped."""
+        await asyncio.gather(self._sweeper.run(), self._purger.run())
 
     async def run_once(self) -> None:
-        """One round: sweep every due order (batch after batch), purge when it is time."""
-        await self._job(SWEEP_JOB, self._sweep)
-        if time.monotonic() >= self._next_purge and await self._job(PURGE_JOB, self._purge):
-            self._next_purge = time.monotonic() + self._purge_interval_s
-        self.rounds += 1
+        """One sweep, and the first purge (tests drive the worker round by round)."""
+        await self._sweeper.run_once()
+        if self._purger.runs == 0:
+            await self._purger.run_once()
 
-    async def _sweep(self) -> None:
+    async def _sweep(self) -> int:
+        """Sweep every due order, batch after batch (until stopped); return how many."""
         swept = 0
-        while not self._stopping.is_set():
+        while True:
             due = await self._uc.sweep_deadlines(batch=self._batch_size)
             swept += due
-            if due < self._batch_size:
-                break
-        if swept:
-            log.info("orders.deadlines_swept", orders=swept)
-
-    async def _purge(self) -> None:
-        purged = await self._uc.purge_idempotency_keys()
-        if purged:
-            log.info("orders.idempotency_keys_purged", records=purged)
-
-    async def _job(self, name: str, job: Callable[[], Awaitable[None]]) -> bool:
-        try:
-            await job()
-        except Exception as exc:
-            self._metrics.jobs_total.labels(job=name, outcome="failed").inc()
-            log.error("orders.job_failed", job=name, exc_info=exc)
-            return False
-        self._metrics.jobs_total.labels(job=name, outcome="succeeded").inc()
-        return True
+            if due < self._batch_size or self._sweeper.stopping:
+                return swept
