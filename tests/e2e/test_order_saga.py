@@ -107,6 +107,43 @@ async def test_an_order_is_confirmed_with_stock_committed_and_payment_authorized
         event_contract.validate(record.ce_type, record.headers, record.payload)
 
 
+async def test_an_order_with_nothing_to_pay_is_confirmed_without_a_payment(
+    tenant: Tenant, topic_log: TopicLog, event_contract
+) -> None:
+    await tenant.product("SAMPLE-1", 0, on_hand=3)
+
+    placed = await place(tenant, order_request(("SAMPLE-1", 2)))
+    order = await settled(tenant, placed.id)
+    assert order.status == OrderStatus.CONFIRMED, order.status_reason
+    assert order.total is not None
+    assert order.total.amount_minor == 0
+    missing = await get_order_payment.asyncio_detailed(placed.id, client=tenant.client)
+    assert missing.status_code == 404  # no payment was ever asked for
+
+    async def committed() -> bool:
+        level = await stock_of(tenant, "SAMPLE-1")
+        return (level.on_hand, level.reserved, level.available) == (1, 0, 1)
+
+    await eventually(committed)
+    expected = [
+        "ordo.orders.order.placed.v1",
+        "ordo.catalog.stock.reserved.v1",
+        "ordo.orders.order.confirmed.v1",
+        "ordo.catalog.stock.committed.v1",
+    ]
+
+    async def all_seen() -> list[str] | None:
+        seen = topic_log.types_for(placed.id)
+        return seen if all(t in seen for t in expected) else None
+
+    seen = await eventually(all_seen)
+    assert "ordo.orders.order.payment_requested.v1" not in seen
+    for record in topic_log.for_key(placed.id):
+        event_contract.validate(record.ce_type, record.headers, record.payload)
+    [confirmed] = [r for r in topic_log.for_key(placed.id) if r.ce_type.endswith("confirmed.v1")]
+    assert confirmed.payload["payment_id"] is None
+
+
 async def test_an_order_beyond_stock_is_rejected_and_holds_nothing(tenant: Tenant) -> None:
     await tenant.product("SCARCE-1", 500, on_hand=1)
     await tenant.product("PLENTY-1", 500, on_hand=100)

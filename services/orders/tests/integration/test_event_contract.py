@@ -20,6 +20,7 @@ from orders.application.use_cases.on_stock_released import StockReleasedInput
 from orders.application.use_cases.on_stock_reserved import StockReservedInput
 from orders.application.use_cases.place_order import PlaceOrderInput
 from orders.bootstrap import build_use_cases
+from orders.domain.events import OrderConfirmed, OrderPlaced
 from orders.domain.model import Order
 from orders.domain.values import Money, OrderLine, RejectedLine
 from shared.clock import FrozenClock
@@ -63,8 +64,21 @@ async def test_every_order_event_matches_the_contract(
             Money(4997, "EUR"),
         )
 
-    confirmed, rejected, cancelled, failed, timed_out = [await place() for _ in range(5)]
+    confirmed, rejected, cancelled, failed, timed_out, free = [await place() for _ in range(6)]
     await orders.on_stock_reserved(reserved(confirmed))
+    # Nothing to pay: confirmed at once, with no payment (payment_id null in the contract).
+    await orders.on_stock_reserved(
+        StockReservedInput(
+            org_id,
+            free.id,
+            uuid.uuid4(),
+            [
+                OrderLine("EV-2", 1, uuid.uuid4(), Money(0, "EUR")),
+                OrderLine("EV-1", 2, uuid.uuid4(), Money(0, "EUR")),
+            ],
+            Money(0, "EUR"),
+        )
+    )
     await orders.on_payment_authorized(
         PaymentAuthorizedInput(org_id, confirmed.id, uuid.uuid4(), Money(4997, "EUR"))
     )
@@ -100,3 +114,9 @@ async def test_every_order_event_matches_the_contract(
     reasons = {p["reason"] for _, _, h, p in rows if h["ce_type"].endswith("cancel_requested.v1")}
     assert reasons >= {"customer_requested", "payment_failed", "stock_timeout"}
     assert timed_out.id in {uuid.UUID(p["order_id"]) for *_, p in rows}
+    free_events = [(h["ce_type"], p) for _, _, h, p in rows if p["order_id"] == str(free.id)]
+    assert [ce_type for ce_type, _ in free_events] == [
+        EVENT_TYPES[OrderPlaced],
+        EVENT_TYPES[OrderConfirmed],
+    ]
+    assert free_events[1][1]["payment_id"] is None

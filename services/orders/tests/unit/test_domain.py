@@ -70,6 +70,19 @@ def reserve(order: Order, now: datetime = NOW) -> bool:
     )
 
 
+def reserve_free(order: Order, now: datetime = NOW) -> bool:
+    return order.stock_reserved(
+        reservation_id=uuid.uuid4(),
+        lines=[
+            OrderLine("B", 1, PRODUCT_B, Money(0, "EUR")),
+            OrderLine("A", 2, PRODUCT_A, Money(0, "EUR")),
+        ],
+        total=Money(0, "EUR"),
+        now=now,
+        deadlines=DEADLINES,
+    )
+
+
 def kinds(order: Order) -> list[type]:
     return [type(e) for e in order.pull_events()]
 
@@ -135,6 +148,26 @@ def test_the_happy_path_prices_requests_payment_and_confirms() -> None:
         None,
         NOW,
     )
+
+
+def test_an_order_with_nothing_to_pay_is_confirmed_when_its_stock_is_reserved() -> None:
+    order = placed()
+    order.pull_events()
+    assert reserve_free(order, NOW + timedelta(seconds=1))
+    (confirmed,) = order.pull_events()  # no payment requested: there is nothing to authorise
+    assert isinstance(confirmed, OrderConfirmed)
+    assert (confirmed.payment_id, confirmed.total, confirmed.order_version) == (
+        None,
+        Money(0, "EUR"),
+        2,
+    )
+    assert (order.status, order.payment_id, order.deadline_at) == (
+        OrderStatus.CONFIRMED,
+        None,
+        None,
+    )
+    assert order.payment_requested_at is None
+    assert not reserve(order)  # a late duplicate reply changes nothing
 
 
 def test_a_reservation_that_does_not_match_the_order_is_refused() -> None:
@@ -280,6 +313,7 @@ def test_a_deferral_extends_the_payment_deadline_within_bounds() -> None:
 
 STEPS = (
     "reserved",
+    "reserved_free",
     "rejected",
     "released",
     "authorized",
@@ -293,6 +327,8 @@ STEPS = (
 def apply(order: Order, step: str, now: datetime) -> None:
     if step == "reserved":
         reserve(order, now)
+    elif step == "reserved_free":
+        reserve_free(order, now)
     elif step == "rejected":
         order.stock_rejected(reason="out_of_stock", rejected_lines=[], now=now)
     elif step == "released":

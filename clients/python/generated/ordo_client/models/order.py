@@ -36,8 +36,9 @@ class Order:
         Attributes:
             id (UUID):
             status (OrderStatus): pending (placed, stock not yet reserved) -> awaiting_payment (stock reserved and priced)
-                -> confirmed. pending -> rejected (stock refused). pending or awaiting_payment -> cancelling (customer cancel,
-                payment failed or timed out; compensations running) -> cancelled. Terminal: confirmed, rejected, cancelled.
+                -> confirmed; pending -> confirmed at once when the total is zero (nothing to authorise). pending -> rejected
+                (stock refused). pending or awaiting_payment -> cancelling (customer cancel, payment failed or timed out;
+                compensations running) -> cancelled. Terminal: confirmed, rejected, cancelled.
             currency (str): ISO 4217 alphabetic currency code.
             lines (list[OrderLine]):
             total (Money | None): Sum of the line totals, known once stock is reserved; null before.

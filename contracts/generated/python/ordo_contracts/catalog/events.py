@@ -83,7 +83,10 @@ class OrderConfirmedPayload(BaseModel):
     """
     The reservation catalog commits.
     """
-    payment_id: UUID
+    payment_id: UUID | None
+    """
+    The authorised payment; null when the total is zero (nothing to authorise, the order is confirmed as soon as its stock is reserved).
+    """
     total: Money
     lines: Annotated[list[PricedLine], Field(min_length=1)]
     confirmed_at: AwareDatetime

@@ -140,7 +140,7 @@ class OrderPage(BaseModel):
 
 class OrderStatus(StrEnum):
     """
-    pending (placed, stock not yet reserved) -> awaiting_payment (stock reserved and priced) -> confirmed. pending -> rejected (stock refused). pending or awaiting_payment -> cancelling (customer cancel, payment failed or timed out; compensations running) -> cancelled. Terminal: confirmed, rejected, cancelled.
+    pending (placed, stock not yet reserved) -> awaiting_payment (stock reserved and priced) -> confirmed; pending -> confirmed at once when the total is zero (nothing to authorise). pending -> rejected (stock refused). pending or awaiting_payment -> cancelling (customer cancel, payment failed or timed out; compensations running) -> cancelled. Terminal: confirmed, rejected, cancelled.
     """
 
     pending = "pending"

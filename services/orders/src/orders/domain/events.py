@@ -50,10 +50,10 @@ class OrderPaymentRequested(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderConfirmed(DomainEvent):
-    """Terminal: stock reserved and payment authorised."""
+    """Terminal: stock reserved and payment authorised (no payment when the total is zero)."""
 
     reservation_id: uuid.UUID
-    payment_id: uuid.UUID
+    payment_id: uuid.UUID | None
     total: Money
     lines: tuple[OrderLine, ...]
 

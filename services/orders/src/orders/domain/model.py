@@ -3,6 +3,7 @@
 ::
 
     pending ──stock reserved──> awaiting_payment ──payment authorised──> confirmed
+       │  ├──stock reserved, total zero (nothing to pay)───────────────────> confirmed
        │  └──stock rejected──> rejected                 │
        └──cancel / stock timeout──┐   cancel / payment failed / payment timeout
                                   v                     │
@@ -70,7 +71,12 @@ class CancelReason(enum.StrEnum):
 TERMINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
-        {OrderStatus.AWAITING_PAYMENT, OrderStatus.REJECTED, OrderStatus.CANCELLING}
+        {
+            OrderStatus.AWAITING_PAYMENT,
+            OrderStatus.CONFIRMED,  # the total is zero: there is nothing to authorise
+            OrderStatus.REJECTED,
+            OrderStatus.CANCELLING,
+        }
     ),
     OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLING}),
     OrderStatus.CANCELLING: frozenset({OrderStatus.CANCELLED}),
@@ -182,7 +188,9 @@ class Order:
     ) -> bool:
         """Stock is held and priced: price the lines and request the payment.
 
-        Only a pending order moves; any other status ignores the reply (False).
+        An order whose total is zero has nothing to authorise (free items, full discounts): it
+        is confirmed at once, with no payment. Only a pending order moves; any other status
+        ignores the reply (False).
 
         Raises:
             ReservationMismatchError: the priced lines are not the order's, or their prices are
@@ -192,6 +200,9 @@ class Order:
             return False
         priced = self._priced(lines, total)
         self.lines, self.total, self.reservation_id = priced, total, reservation_id
+        if total.amount_minor == 0:
+            self._confirm(now, payment_id=None)
+            return True
         self.payment_requested_at = now
         self._move(OrderStatus.AWAITING_PAYMENT, now, deadline=now + deadlines.payment)
         self._record(OrderPaymentRequested, now, reservation_id=reservation_id, amount=total)
@@ -220,17 +231,7 @@ class Order:
             raise RuntimeError("an order awaiting payment has a reservation and a total")
         if amount != self.total:
             raise PaymentMismatchError(details={"order_id": str(self.id)})
-        self.payment_id = payment_id
-        self.confirmed_at = now
-        self._move(OrderStatus.CONFIRMED, now, deadline=None)
-        self._record(
-            OrderConfirmed,
-            now,
-            reservation_id=self.reservation_id,
-            payment_id=payment_id,
-            total=self.total,
-            lines=self.lines,
-        )
+        self._confirm(now, payment_id=payment_id)
         return True
 
     def payment_failed(self, *, payment_id: uuid.UUID, now: datetime, deadlines: Deadlines) -> bool:
@@ -315,6 +316,21 @@ class Order:
             occurred_at=now,
             reason=self._reason(),
             requested_by=self.cancel_requested_by,
+        )
+
+    def _confirm(self, now: datetime, *, payment_id: uuid.UUID | None) -> None:
+        if self.reservation_id is None or self.total is None:  # pragma: no cover - invariant
+            raise RuntimeError("a confirmed order has a reservation and a total")
+        self.payment_id = payment_id
+        self.confirmed_at = now
+        self._move(OrderStatus.CONFIRMED, now, deadline=None)
+        self._record(
+            OrderConfirmed,
+            now,
+            reservation_id=self.reservation_id,
+            payment_id=payment_id,
+            total=self.total,
+            lines=self.lines,
         )
 
     def _reason(self) -> str:

@@ -73,7 +73,7 @@ def _payload(event: DomainEvent) -> dict[str, Any]:
         case OrderConfirmed():
             return base | {
                 "reservation_id": str(event.reservation_id),
-                "payment_id": str(event.payment_id),
+                "payment_id": str(event.payment_id) if event.payment_id else None,
                 "total": _money(event.total),
                 "lines": [_priced(line) for line in event.lines],
                 "confirmed_at": rfc3339(event.occurred_at),
