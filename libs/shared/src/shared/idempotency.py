@@ -24,16 +24,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from shared.clock import Clock
 from shared.errors import ConflictError, ValidationError
 
 __all__ = [
+    "ExpiringIdempotencyRecords",
     "IdempotencyInProgressError",
     "IdempotencyKeyReusedError",
     "IdempotencyRecords",
     "IdempotentResponse",
+    "PurgeExpiredIdempotencyKeys",
+    "UnitOfWorkWithKeys",
     "request_fingerprint",
 ]
 
@@ -75,6 +82,50 @@ class IdempotencyRecords(Protocol):
     async def complete(self, *, scope: str, key: str, response: IdempotentResponse) -> None:
         """Store the response of the claimed key (committed with the caller's transaction)."""
         ...
+
+
+class ExpiringIdempotencyRecords(IdempotencyRecords, Protocol):
+    """Idempotency records that can also forget the expired ones (records are kept 24 h)."""
+
+    async def purge_expired(self, *, now: datetime) -> int:
+        """Delete the records that expired before ``now``; return how many."""
+        ...
+
+
+class UnitOfWorkWithKeys(Protocol):
+    """A unit of work exposing :class:`ExpiringIdempotencyRecords` (every service's has one)."""
+
+    @property
+    def idempotency(self) -> ExpiringIdempotencyRecords:
+        """The records, in this unit of work's transaction."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit the unit of work's transaction."""
+        ...
+
+
+class PurgeExpiredIdempotencyKeys:
+    """Forget expired Idempotency-Keys: past its expiry a key may be used afresh.
+
+    A use case every service with keyed POSTs runs periodically (``shared.periodic``). One
+    DELETE of the expired rows in one transaction: several replicas running it at once delete
+    each row once and do no harm.
+    """
+
+    def __init__(
+        self,
+        uow: Callable[[], AbstractAsyncContextManager[UnitOfWorkWithKeys]],
+        clock: Clock,
+    ) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def __call__(self) -> int:
+        """Return how many records were deleted."""
+        async with self._uow() as uow:
+            purged = await uow.idempotency.purge_expired(now=self._clock.now())
+            await uow.commit()
+        return purged
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:

@@ -16,7 +16,6 @@ from shared.db import create_engine, create_session_factory
 from shared.db.idempotency import (
     SqlaIdempotencyRecords,
     idempotency_table,
-    purge_idempotency_records,
 )
 from shared.idempotency import (
     IdempotencyInProgressError,
@@ -174,7 +173,7 @@ async def test_expired_keys_are_free_again_and_purged(sessions) -> None:
     stale_key = uuid.uuid4().hex
     await create_thing(sessions, scope, stale_key, uuid.uuid4().hex, clock=clock)
     async with sessions() as session, session.begin():
-        purged = await purge_idempotency_records(session, records, datetime.now(UTC))
+        purged = await SqlaIdempotencyRecords(session, records).purge_expired(now=datetime.now(UTC))
     assert purged >= 1
     async with sessions() as session:
         left = await session.scalar(

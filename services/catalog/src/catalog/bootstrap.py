@@ -38,7 +38,6 @@ from catalog.application.use_cases.get_product import GetProduct
 from catalog.application.use_cases.get_stock_level import GetStockLevel
 from catalog.application.use_cases.list_products import ListProducts
 from catalog.application.use_cases.list_stock_levels import ListStockLevels
-from catalog.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
@@ -55,6 +54,7 @@ from shared.caching import (
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import Closer, create_app
+from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
@@ -160,7 +160,7 @@ def bootstrap(
         reserve_for_order=ReserveForOrder(uow, clock, new_id),
         release_reservation=ReleaseReservation(uow, clock),
         commit_reservation=CommitReservation(uow, clock),
-        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
+        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 

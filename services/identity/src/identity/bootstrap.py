@@ -44,7 +44,6 @@ from identity.application.use_cases.get_org import GetOrg
 from identity.application.use_cases.list_members import ListMembers
 from identity.application.use_cases.log_in import LogIn
 from identity.application.use_cases.log_out import LogOut
-from identity.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from identity.application.use_cases.refresh_session import RefreshSession
 from identity.application.use_cases.remove_member import RemoveMember
 from identity.application.use_cases.rotate_signing_key import EnsureSigningKey, RotateSigningKey
@@ -55,6 +54,7 @@ from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import create_app
+from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.outbox import (
     Doorbell,
     Outbox,
@@ -152,7 +152,7 @@ def bootstrap(
         get_jwks=GetJwks(uow, clock, policy),
         rotate_signing_key=RotateSigningKey(uow, key_factory, clock, policy),
         ensure_signing_key=EnsureSigningKey(uow, key_factory, clock),
-        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
+        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 

@@ -44,7 +44,6 @@ from orders.application.use_cases.on_stock_rejected import OnStockRejected
 from orders.application.use_cases.on_stock_released import OnStockReleased
 from orders.application.use_cases.on_stock_reserved import OnStockReserved
 from orders.application.use_cases.place_order import PlaceOrder
-from orders.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from orders.application.use_cases.sweep_deadlines import SweepDeadlines
 from orders.domain.values import Deadlines
 from shared.auth import AuthSettings, KeySource, jwks_verifier
@@ -52,6 +51,7 @@ from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import closing_lifespan, create_app
+from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
@@ -145,7 +145,7 @@ def bootstrap(
         on_payment_failed=OnPaymentFailed(uow, clock, deadlines),
         on_payment_authorization_deferred=OnPaymentAuthorizationDeferred(uow, clock, deadlines),
         sweep_deadlines=SweepDeadlines(uow, clock, deadlines),
-        purge_idempotency_keys=PurgeIdempotencyKeys(uow, clock),
+        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 

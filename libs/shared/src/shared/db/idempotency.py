@@ -108,6 +108,10 @@ class SqlaIdempotencyRecords:
         self._ttl = ttl
         self._clock = clock or SystemClock()
 
+    async def purge_expired(self, *, now: datetime) -> int:
+        """Delete the records that expired before ``now`` (committed with the transaction)."""
+        return await purge_idempotency_records(self._session, self._table, now)
+
     async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
         """See :meth:`shared.idempotency.IdempotencyRecords.claim` (one round trip)."""
         now = self._clock.now()

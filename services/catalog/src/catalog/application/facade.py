@@ -11,10 +11,10 @@ from catalog.application.use_cases.get_product import GetProduct
 from catalog.application.use_cases.get_stock_level import GetStockLevel
 from catalog.application.use_cases.list_products import ListProducts
 from catalog.application.use_cases.list_stock_levels import ListStockLevels
-from catalog.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
+from shared.idempotency import PurgeExpiredIdempotencyKeys
 
 __all__ = ["CatalogUseCases"]
 
@@ -33,4 +33,4 @@ class CatalogUseCases:
     reserve_for_order: ReserveForOrder
     release_reservation: ReleaseReservation
     commit_reservation: CommitReservation
-    purge_idempotency_keys: PurgeIdempotencyKeys
+    purge_idempotency_keys: PurgeExpiredIdempotencyKeys

@@ -15,18 +15,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from catalog.domain.events import DomainEvent, StockRejected
 from catalog.domain.model import Product, StockItem
 from catalog.domain.reservation import Reservation
-from shared.idempotency import IdempotencyRecords
+from shared.idempotency import ExpiringIdempotencyRecords
 from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "CatalogReadCache",
-    "IdempotencyStore",
     "ProductFilter",
     "ProductRepository",
     "ReservationRepository",
@@ -148,14 +146,6 @@ class ReservationRepository(Protocol):
         ...
 
 
-class IdempotencyStore(IdempotencyRecords, Protocol):
-    """The chassis' idempotency records, plus the purge of expired ones."""
-
-    async def purge_expired(self, *, now: datetime) -> int:
-        """Delete records that expired before ``now``; return how many."""
-        ...
-
-
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, staged events, commit."""
 
@@ -175,7 +165,7 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
         ...
 
     @property
-    def idempotency(self) -> IdempotencyStore:
+    def idempotency(self) -> ExpiringIdempotencyRecords:
         """Idempotency-Key records, in this transaction."""
         ...
 

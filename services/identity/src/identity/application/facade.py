@@ -12,12 +12,12 @@ from identity.application.use_cases.get_org import GetOrg
 from identity.application.use_cases.list_members import ListMembers
 from identity.application.use_cases.log_in import LogIn
 from identity.application.use_cases.log_out import LogOut
-from identity.application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from identity.application.use_cases.refresh_session import RefreshSession
 from identity.application.use_cases.remove_member import RemoveMember
 from identity.application.use_cases.rotate_signing_key import EnsureSigningKey, RotateSigningKey
 from identity.application.use_cases.sign_up import SignUp
 from identity.application.use_cases.switch_org import SwitchOrg
+from shared.idempotency import PurgeExpiredIdempotencyKeys
 
 __all__ = ["IdentityUseCases"]
 
@@ -40,4 +40,4 @@ class IdentityUseCases:
     get_jwks: GetJwks
     rotate_signing_key: RotateSigningKey
     ensure_signing_key: EnsureSigningKey
-    purge_idempotency_keys: PurgeIdempotencyKeys
+    purge_idempotency_keys: PurgeExpiredIdempotencyKeys

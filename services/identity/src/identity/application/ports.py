@@ -16,13 +16,12 @@ from typing import Protocol
 from identity.domain.events import DomainEvent
 from identity.domain.model import Membership, Org, RefreshToken, SigningKey, User
 from shared.auth.principal import Role
-from shared.idempotency import IdempotencyRecords
+from shared.idempotency import ExpiringIdempotencyRecords
 from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "AccessTokenClaims",
     "AccessTokenSigner",
-    "IdempotencyStore",
     "MemberView",
     "MembershipRepository",
     "OrgMembershipView",
@@ -165,14 +164,6 @@ class SigningKeyRepository(Protocol):
         ...
 
 
-class IdempotencyStore(IdempotencyRecords, Protocol):
-    """The chassis' idempotency records, plus the purge of expired ones."""
-
-    async def purge_expired(self, *, now: datetime) -> int:
-        """Delete records that expired before ``now``; return how many."""
-        ...
-
-
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One database transaction with identity's repositories.
 
@@ -206,7 +197,7 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
         ...
 
     @property
-    def idempotency(self) -> IdempotencyStore:
+    def idempotency(self) -> ExpiringIdempotencyRecords:
         """Idempotency-Key records (signUp, addMember), in this transaction."""
         ...
 

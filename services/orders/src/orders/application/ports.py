@@ -16,11 +16,10 @@ from typing import Any, Protocol
 
 from orders.domain.events import DomainEvent
 from orders.domain.model import Order, OrderStatus
-from shared.idempotency import IdempotencyRecords
+from shared.idempotency import ExpiringIdempotencyRecords
 from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
-    "IdempotencyStore",
     "OrderFilter",
     "OrderPresenter",
     "OrderRepository",
@@ -68,14 +67,6 @@ class OrderRepository(Protocol):
         ...
 
 
-class IdempotencyStore(IdempotencyRecords, Protocol):
-    """The chassis' idempotency records, plus the purge of expired ones."""
-
-    async def purge_expired(self, *, now: datetime) -> int:
-        """Delete records that expired before ``now``; return how many."""
-        ...
-
-
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, the idempotency records, staged events, commit."""
 
@@ -85,7 +76,7 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
         ...
 
     @property
-    def idempotency(self) -> IdempotencyStore:
+    def idempotency(self) -> ExpiringIdempotencyRecords:
         """Idempotency keys, claimed and completed in this transaction."""
         ...
 

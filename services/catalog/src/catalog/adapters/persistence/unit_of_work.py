@@ -17,12 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.adapters.messaging.events import to_message
-from catalog.adapters.persistence.idempotency import SqlaIdempotencyStore
 from catalog.adapters.persistence.repositories import SqlaProductRepository, SqlaStockRepository
 from catalog.adapters.persistence.reservations import SqlaReservationRepository
 from catalog.adapters.persistence.tables import idempotency_keys
 from catalog.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
+from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.errors import ConflictError
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
@@ -47,7 +47,7 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
     products: SqlaProductRepository
     stock: SqlaStockRepository
     reservations: SqlaReservationRepository
-    idempotency: SqlaIdempotencyStore
+    idempotency: SqlaIdempotencyRecords
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         self.products = SqlaProductRepository(session)
         self.stock = SqlaStockRepository(session)
         self.reservations = SqlaReservationRepository(session)
-        self.idempotency = SqlaIdempotencyStore(session, idempotency_keys)
+        self.idempotency = SqlaIdempotencyRecords(session, idempotency_keys)
         self._written = []
         return self
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.adapters.messaging.events import to_message
-from identity.adapters.persistence.idempotency import SqlaIdempotencyStore
 from identity.adapters.persistence.repositories import (
     SqlaMembershipRepository,
     SqlaOrgRepository,
@@ -24,6 +23,7 @@ from identity.adapters.persistence.repositories import (
 from identity.adapters.persistence.tables import idempotency_keys
 from identity.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
+from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.errors import ConflictError
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
@@ -45,7 +45,7 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
     memberships: SqlaMembershipRepository
     refresh_tokens: SqlaRefreshTokenRepository
     signing_keys: SqlaSigningKeyRepository
-    idempotency: SqlaIdempotencyStore
+    idempotency: SqlaIdempotencyRecords
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
         self.memberships = SqlaMembershipRepository(session)
         self.refresh_tokens = SqlaRefreshTokenRepository(session)
         self.signing_keys = SqlaSigningKeyRepository(session)
-        self.idempotency = SqlaIdempotencyStore(session, idempotency_keys)
+        self.idempotency = SqlaIdempotencyRecords(session, idempotency_keys)
         return self
 
     def record(self, events: Iterable[DomainEvent]) -> None:

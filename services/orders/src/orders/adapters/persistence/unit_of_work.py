@@ -16,13 +16,12 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders.adapters.messaging.events import to_message
-from orders.adapters.persistence.idempotency import SqlaIdempotencyStore
 from orders.adapters.persistence.repositories import SqlaOrderRepository
 from orders.adapters.persistence.tables import idempotency_keys
 from orders.domain.events import DomainEvent
 from shared.clock import Clock
 from shared.db import SqlaUnitOfWork
-from shared.db.idempotency import DEFAULT_TTL
+from shared.db.idempotency import DEFAULT_TTL, SqlaIdempotencyRecords
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
 __all__ = ["OrdersUnitOfWork"]
@@ -39,7 +38,7 @@ class OrdersUnitOfWork(SqlaUnitOfWork):
     """Implements orders' ``UnitOfWork`` port on the chassis unit of work."""
 
     orders: SqlaOrderRepository
-    idempotency: SqlaIdempotencyStore
+    idempotency: SqlaIdempotencyRecords
 
     def __init__(
         self,
@@ -59,7 +58,7 @@ class OrdersUnitOfWork(SqlaUnitOfWork):
         await super().__aenter__()
         session = self.session
         self.orders = SqlaOrderRepository(session)
-        self.idempotency = SqlaIdempotencyStore(
+        self.idempotency = SqlaIdempotencyRecords(
             session, idempotency_keys, ttl=self._idempotency_ttl, clock=self._clock
         )
         return self
