@@ -145,9 +145,12 @@ class MessageProcessor:
     async def _main(self, record: Record) -> Outcome:
         origin = Origin(record.topic, record.partition, record.offset)
         try:
-            if self._ignores(record):
+            envelope = read_envelope(record.headers)
+            if self._handlers.get(envelope[1]) is ignore_event:
+                # Nothing to apply, nothing to claim. Its key may have a record waiting in the
+                # retry lane: this one changes nothing, so it need not wait behind it.
                 return Outcome.IGNORED
-            event = self._decode(record, origin, attempt=1)
+            event = self._decode(record, origin, envelope, attempt=1)
         except AppError as exc:
             now = self._clock.now()
             failure = classify_failure(exc)
@@ -181,7 +184,8 @@ class MessageProcessor:
         attempts, first = state.attempts, state.first_failure_at
         while True:
             try:
-                event = self._decode(record, state.origin, attempt=attempts + 1)
+                envelope = read_envelope(record.headers)
+                event = self._decode(record, state.origin, envelope, attempt=attempts + 1)
                 result = await self._apply(record, event, stage_is_main=False)
             except Exception as exc:
                 attempts += 1
@@ -198,17 +202,10 @@ class MessageProcessor:
             else:
                 return Outcome.APPLIED if result is Claim.CLAIMED else Outcome.DUPLICATE
 
-    def _ignores(self, record: Record) -> bool:
-        """True for a type mapped to :func:`ignore_event`: nothing to apply, nothing to claim.
-
-        Its key may have a record waiting in the retry lane; this one changes nothing, so it
-        need not wait behind it. (The retry stage still runs it, to release the key.)
-        """
-        _, event_type = read_envelope(record.headers)
-        return self._handlers.get(event_type) is ignore_event
-
-    def _decode(self, record: Record, origin: Origin, *, attempt: int) -> InboxEvent:
-        event_id, event_type = read_envelope(record.headers)
+    def _decode(
+        self, record: Record, origin: Origin, envelope: tuple[str, str], *, attempt: int
+    ) -> InboxEvent:
+        event_id, event_type = envelope
         if event_type not in self._handlers:
             raise UnknownEventTypeError(f"No handler for event type {event_type[:100]!r}.")
         data = decode_payload(record.value, content_type(record.headers))
