@@ -36,6 +36,7 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 AUTHORIZED = "ordo.payments.payment.authorized.v1"
+DEFERRED = "ordo.payments.payment.authorization_deferred.v1"
 ORDERS = 40
 
 
@@ -175,4 +176,8 @@ async def test_colliding_workers_still_authorise_once_thanks_to_the_key(
     assert stats["outcomes"]["authorized"] == ORDERS
     for order in orders:
         assert len(await provider.authorizations(str(order))) == 1
-        assert await outbox_types(engine, order) == [AUTHORIZED]
+        published = await outbox_types(engine, order)
+        # Exactly one authorisation published, last. On a starved machine a call may also time
+        # out and be deferred first (the same key authorises it later): never a second one.
+        assert (published.count(AUTHORIZED), published[-1]) == (1, AUTHORIZED)
+        assert set(published) <= {AUTHORIZED, DEFERRED}
