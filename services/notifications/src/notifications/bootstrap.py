@@ -20,7 +20,6 @@ from importlib.metadata import version
 from typing import Any
 from uuid import UUID
 
-import httpx
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,11 +58,11 @@ from notifications.settings import (
     NotificationsSettings,
     WebhookSettings,
 )
-from shared.auth import KeySource, jwks_verifier
-from shared.auth.dependencies import BearerAuth
+from shared.auth import KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import closing_lifespan, create_app
+from shared.http import create_app
+from shared.http.service import create_service_app
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
@@ -211,16 +210,14 @@ def build_app(settings: NotificationsSettings, *, keys: KeySource | None = None)
     """
     engine = create_engine(settings.database, application_name=settings.service_name)
     use_cases = build_use_cases(settings, create_session_factory(engine), sender=_NoSender())
-    http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    verifier = jwks_verifier(settings.auth, http, keys=keys)
-    return create_app(
+    return create_service_app(
+        settings,
         title="Ordo notifications",
         version=version("ordo-notifications"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=closing_lifespan(http.aclose, engine.dispose),
-        routers=[build_router(use_cases, BearerAuth(verifier))],
-        readiness_timeout_s=settings.readiness_timeout_s,
+        auth=settings.auth,
+        engine=engine,
+        routers=lambda bearer: [build_router(use_cases, bearer)],
+        keys=keys,
     )
 
 

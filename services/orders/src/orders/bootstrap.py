@@ -18,7 +18,6 @@ from functools import partial
 from importlib.metadata import version
 from uuid import UUID
 
-import httpx
 from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -46,11 +45,11 @@ from orders.application.use_cases.on_stock_reserved import OnStockReserved
 from orders.application.use_cases.place_order import PlaceOrder
 from orders.application.use_cases.sweep_deadlines import SweepDeadlines
 from orders.domain.values import Deadlines
-from shared.auth import AuthSettings, KeySource, jwks_verifier
-from shared.auth.dependencies import BearerAuth
+from shared.auth import AuthSettings, KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import closing_lifespan, create_app
+from shared.http import create_app
+from shared.http.service import create_service_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
@@ -196,16 +195,15 @@ def build_app(settings: OrdersSettings, *, keys: KeySource | None = None) -> Fas
     engine = create_engine(settings.database, application_name=settings.service_name)
     doorbell = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
     use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
-    http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    verifier = jwks_verifier(settings.auth, http, keys=keys)
-    return create_app(
+    return create_service_app(
+        settings,
         title="Ordo orders",
         version=version("ordo-orders"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=closing_lifespan(http.aclose, doorbell.close, engine.dispose),
-        routers=[build_router(use_cases, BearerAuth(verifier))],
-        readiness_timeout_s=settings.readiness_timeout_s,
+        auth=settings.auth,
+        engine=engine,
+        routers=lambda bearer: [build_router(use_cases, bearer)],
+        keys=keys,
+        closers=[doorbell.close],
     )
 
 

@@ -47,11 +47,11 @@ from payments.settings import (
     ProviderSettings,
     WorkerSettings,
 )
-from shared.auth import KeySource, jwks_verifier
-from shared.auth.dependencies import BearerAuth
+from shared.auth import KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import closing_lifespan, create_app
+from shared.http import create_app
+from shared.http.service import create_service_app
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
@@ -210,16 +210,14 @@ def build_app(settings: PaymentsSettings, *, keys: KeySource | None = None) -> F
     use_cases = build_use_cases(
         create_session_factory(engine), provider_name=settings.provider.name
     )
-    http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
-    verifier = jwks_verifier(settings.auth, http, keys=keys)
-    return create_app(
+    return create_service_app(
+        settings,
         title="Ordo payments",
         version=version("ordo-payments"),
-        settings=settings,
-        readiness={"postgres": partial(check_postgres, engine)},
-        lifespan=closing_lifespan(http.aclose, engine.dispose),
-        routers=[build_router(use_cases, BearerAuth(verifier))],
-        readiness_timeout_s=settings.readiness_timeout_s,
+        auth=settings.auth,
+        engine=engine,
+        routers=lambda bearer: [build_router(use_cases, bearer)],
+        keys=keys,
     )
 
 
