@@ -275,6 +275,10 @@ def build_app(
         ],
         metrics=metrics,
         readiness_timeout_s=settings.readiness_timeout_s,
+        # Each route's RequestValidator refuses unstorable text itself, by the contract's
+        # parameter names and after authentication and rate limits (the chassis' guard would
+        # run first, and refuse undeclared query parameters the gateway never forwards).
+        text_guard=False,
     )
     app.openapi = openapi  # type: ignore[method-assign]
     install_upstream_problems(app)

@@ -171,14 +171,24 @@ async def test_numbers_are_bounded_where_they_are_parsed() -> None:
         }
 
 
-async def test_a_body_that_cannot_be_forwarded_as_utf8_is_refused() -> None:
-    found = await problems(
-        "cancelOrder", path_params={"order_id": _uuid()}, body=b'{"note": "\\ud800"}'
-    )
-    assert found == {("body", "json_invalid")}
-    paired = await validate(
-        "cancelOrder", path_params={"order_id": _uuid()}, body=b'{"note": "\\ud83d\\ude00"}'
-    )
+async def test_text_the_services_cannot_store_is_refused_at_its_field() -> None:
+    order = {"order_id": str(_uuid())}
+    found = await problems("cancelOrder", path_params=order, body=b'{"note": "\\ud800"}')
+    assert found == {("body.note", "string_unstorable")}
+    raw_surrogate = b'{"note": "a\xed\xa0\x80b"}'  # json.loads reads it as "\ud800"
+    found = await problems("cancelOrder", path_params=order, body=raw_surrogate)
+    assert found == {("body.note", "string_unstorable")}
+    body = json.dumps({**PRODUCT, "name": "a\x00b", "description": "x\ud800"}).encode()
+    found = await problems("createProduct", headers=KEY, body=body)
+    assert found == {("body.name", "string_unstorable"), ("body.description", "string_unstorable")}
+    # A key too, before the schema (its validator cannot read a lone surrogate in a key).
+    found = await problems("cancelOrder", path_params=order, body=b'{"\\udfff": "x"}')
+    assert found == {("body.\ufffd", "string_unstorable")}
+    assert await problems("listProducts", query="q=a%00b") == {("query.q", "string_unstorable")}
+    assert await problems("getStockLevel", path_params={"sku": "a\x00b"}) == {
+        ("path.sku", "string_unstorable")
+    }
+    paired = await validate("cancelOrder", path_params=order, body=b'{"note": "\\ud83d\\ude00"}')
     assert paired.body_bytes() == '{"note":"\U0001f600"}'.encode()
 
 

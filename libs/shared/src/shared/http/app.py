@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from shared.http.health import DEFAULT_CHECK_TIMEOUT_S, ReadinessCheck, health_router
@@ -29,6 +29,7 @@ from shared.http.problems import (
     UnhandledErrorMiddleware,
     install_problem_handlers,
 )
+from shared.http.text_guard import refuse_unstorable_text
 from shared.observability.metrics import (
     DEFAULT_EXCLUDED_PATHS,
     HttpMetricsMiddleware,
@@ -60,6 +61,7 @@ def create_app(
     metrics: Metrics | None = None,
     readiness_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
     max_body_size: int | None = DEFAULT_MAX_BODY_BYTES,
+    text_guard: bool = True,
 ) -> FastAPI:
     """Build a FastAPI app wired with the chassis' HTTP conventions.
 
@@ -67,12 +69,17 @@ def create_app(
         title: the OpenAPI title.
         version: the service version (OpenAPI ``info.version``).
         settings: the service's settings; kept as ``app.state.settings`` for handlers.
-        readiness: named readiness checks served by ``/health/ready``.
+        readiness: named readiness checks served by ``/health/ready`` (kept, as a dict that
+            may still change, in ``app.state.readiness``).
         lifespan: the service's startup/shutdown context (open pools, start consumers).
         routers: the service's API routers.
         metrics: where HTTP metrics go and what ``/metrics`` serves; the process default if None.
         readiness_timeout_s: the budget of each readiness check.
         max_body_size: the largest accepted request body in bytes (413 beyond); None: no limit.
+        text_guard: refuse, on every route, strings the database cannot store (NUL, unpaired
+            surrogates) in path, query and JSON body with a 422 naming each field
+            (:mod:`shared.http.text_guard`). Only an app that checks every request itself
+            against its contract, and forwards nothing else, turns it off (the gateway).
 
     Middlewares, outermost first: request id, security headers, HTTP metrics, the catch-all
     that turns unexpected exceptions into an opaque 500 problem, then the body limit; so the
@@ -89,10 +96,14 @@ def create_app(
         # FastAPI's native telemetry would duplicate the instrumentor's spans, and its log
         # records carry exception messages; the chassis logs errors itself.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Runs before each route's own dependencies and parameter validation.
+        dependencies=[Depends(refuse_unstorable_text)] if text_guard else None,
     )
     app.state.settings = settings
+    # The live checks of /health/ready: a process that hosts several roles adds theirs here.
+    app.state.readiness = checks = dict(readiness)
     install_problem_handlers(app)
-    app.include_router(health_router(readiness, timeout_s=readiness_timeout_s))
+    app.include_router(health_router(checks, timeout_s=readiness_timeout_s))
     app.add_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)

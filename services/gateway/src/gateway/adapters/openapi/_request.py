@@ -11,6 +11,10 @@ validated, so no parser difference between the gateway and the service can smugg
 past validation (duplicate keys, encodings, ``NaN``). Numbers are bounded where they are
 parsed: an integer must fit in 64 signed bits (what the services store, and what the
 contract's ``int64`` format asserts) and a number must be finite, in the body and in parameters.
+Text the services could not store is refused wherever it is, before the schemas see it: a NUL
+or an unpaired surrogate in any parameter or in any string of the body, keys included (JSON's
+``"\\u0000"`` and ``"\\ud800"`` escapes decode to them, and ``%00`` in a query or path), each
+reported at its field with type ``string_unstorable`` (:mod:`shared.text`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from starlette.requests import Request
 
 from gateway.adapters.openapi._contract import Body, Operation, Parameter
 from shared.errors import FieldError, ValidationError
+from shared.text import json_may_hold_unstorable, unstorable_field_errors
 
 __all__ = ["RequestValidator", "ValidRequest"]
 
@@ -126,7 +131,11 @@ class RequestValidator:
                 errors.append(FieldError.from_loc(loc, "Send this parameter once", "repeated"))
                 continue
             value, problems = _deserialize(param, raw, loc)
-            problems = problems or param.validator.errors(value, loc)
+            problems = (
+                problems
+                or unstorable_field_errors(value, loc)
+                or param.validator.errors(value, loc)
+            )
             if problems:
                 errors.extend(problems)
                 continue
@@ -157,6 +166,13 @@ class RequestValidator:
         if problem is not None:
             errors.append(FieldError.from_loc(("body",), *problem))
             return None, False
+        # Before the schema: the validator cannot even read a key holding a lone surrogate.
+        unstorable = (
+            unstorable_field_errors(value, ("body",)) if json_may_hold_unstorable(raw) else []
+        )
+        if unstorable:
+            errors.extend(unstorable)
+            return None, False
         errors.extend(self.body.validator.errors(value, ("body",)))
         return value, True
 
@@ -171,10 +187,7 @@ def _parse(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
         return None, ("The body is not valid JSON", "json_invalid")
     if _depth(value) > MAX_DEPTH:
         return None, ("The body is nested too deeply", "depth")
-    try:  # a lone surrogate escape ("\\ud800") parses but cannot be forwarded as UTF-8
-        json.dumps(value, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return None, ("The body is not valid JSON", "json_invalid")
+    # A lone surrogate ("\\ud800", or raw ED A0 80 bytes) parses; the caller refuses it by field.
     return value, None
 
 
