@@ -26,7 +26,8 @@ class FieldErrorModel:
         Attributes:
             path (str):
             message (str):
-            type_ (str):
+            type_ (str): What is wrong, pydantic's way (missing, greater_than, string_pattern_mismatch, ...);
+                string_unstorable is text holding a NUL or an unpaired surrogate.
      """
 
     path: str
