@@ -116,7 +116,7 @@ async def _side(
             session_factory=sessions,
             metrics=Metrics(CollectorRegistry()),
         ) as consumer:
-            consumer.processor._dedupe = dedupe
+            consumer.processor.dedupe = dedupe
             # Bounded: past the budget, measure what was handled so far.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=budget_s)

@@ -83,7 +83,7 @@ class Harness:
             rand=lambda: 0.0,
         )
         # The claim is SQL; these tests are about what happens around it.
-        self.processor._dedupe = False
+        self.processor.dedupe = False
 
 
 def record(topic: str = "orders", headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
@@ -147,14 +147,14 @@ async def test_a_permanent_failure_on_the_source_topic_is_dead_lettered_at_once(
 
 async def test_an_ignored_type_is_acknowledged_without_a_transaction_or_a_decode() -> None:
     h = Harness(ignore_event)
-    h.processor._dedupe = True  # a claim would be SQL on the fake session: there must be none
+    h.processor.dedupe = True  # a claim would be SQL on the fake session: there must be none
     bad_json = dataclasses.replace(record(), value=b"{not json")
     assert await h.processor.process_main(record()) is Outcome.IGNORED
     assert await h.processor.process_main(bad_json) is Outcome.IGNORED
     assert (h.transactions, h.session.statements, h.publisher.sent) == (0, [], [])
     samples = {
         s.labels["outcome"]: s.value
-        for s in h.processor._metrics.consumer_handle_duration_seconds.collect()[0].samples
+        for s in h.processor.metrics.consumer_handle_duration_seconds.collect()[0].samples
         if s.name.endswith("_count")
     }
     assert samples == {"ignored": 2.0}

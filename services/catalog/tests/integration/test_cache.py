@@ -140,16 +140,11 @@ async def saga_consumer(settings: CatalogSettings) -> AsyncIterator[None]:
     """Catalog's consumer process as ``build_consumer`` wires it (without its health server)."""
     process = build_consumer(settings)
     async with LifespanManager(process.health):
-        await process.broker.start()
+        await process.start()
         try:
             yield
         finally:
-            for consumer in process.consumers:
-                await consumer.flush()
-            await process.broker.stop()
-            for consumer in process.consumers:
-                await consumer.close()
-            await process.engine.dispose()
+            await process.stop()
 
 
 async def test_a_reservation_by_the_saga_consumer_invalidates_cached_stock(

@@ -1,4 +1,4 @@
-"""The saga consumer as ``ordo-orders-consumer`` wires it (two idempotent consumers, one broker,
+"""The saga consumer as ``ordo-orders-consumer`` wires it (two idempotent consumers,
 group ``orders``): real catalog and payments records in, orders and outbox rows out.
 
 Every record published here is first validated against catalog's or payments' contract, so the
@@ -184,16 +184,11 @@ async def consumer(
     process = build_consumer(settings, policy=RedeliveryPolicy(max_attempts=2, initial_delay_s=0.1))
     assert [c.topic for c in process.consumers] == list(topics)
     async with LifespanManager(process.health):
-        await process.broker.start()
+        await process.start()
         try:
             yield
         finally:
-            for each in process.consumers:
-                await each.flush()
-            await process.broker.stop()
-            for each in process.consumers:
-                await each.close()
-            await process.engine.dispose()
+            await process.stop()
 
 
 async def place(orders: OrdersUseCases, org_id: uuid.UUID) -> Order:

@@ -1,27 +1,23 @@
-"""FastStream wiring: the subscribers of an idempotent consumer, with manual, post-commit acks."""
+"""The idempotent consumer's poll loops: a partition's records as one batch, acked after commit."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from faststream.kafka import KafkaBroker, KafkaRouter
-from faststream.kafka.schemas import Topic
-from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.clock import Clock, SystemClock
 from shared.inbox._commits import OffsetCommitter
 from shared.inbox._event import Handler
 from shared.inbox._policy import RedeliveryPolicy
-from shared.inbox._processor import MessageProcessor
+from shared.inbox._processor import BatchInterruptedError, MessageProcessor
 from shared.inbox._publisher import RecordPublisher
-from shared.inbox._routing import Outcome, Record
+from shared.inbox._routing import Record
 from shared.inbox._topics import retry_group
 from shared.inbox._tx import UnitOfWork, session_transaction, unit_of_work_transaction
 from shared.observability.metrics import Metrics, default_metrics
@@ -30,6 +26,10 @@ from shared.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 _MIN_POLL_INTERVAL_MS = 300_000
+_POLL_TIMEOUT_MS = 1_000
+"""How long an idle poll waits for records: also how long stopping may wait for it."""
+
+Stage = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -50,31 +50,33 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 class IdempotentConsumer:
     """Consume ``topic`` as consumer group ``group``, applying each event exactly once.
 
-    Registers two FastStream subscribers on ``broker`` (a ``KafkaBroker`` or ``KafkaRouter``):
-    the source topic, and the group's retry lane ``<topic>.retry.<group>``. Both acknowledge
-    manually (``AckPolicy.MANUAL``, auto-commit off): an offset is committed only after the
-    database transaction that claimed the event and ran the handler has committed. Handlers are
-    picked by CloudEvents type; each receives the :class:`InboxEvent` and that transaction:
-    the ``AsyncSession`` (``session_factory``) or the unit of work (``unit_of_work``, e.g.
+    Runs two aiokafka consumers: the source topic (group ``group``) and the group's retry lane
+    ``<topic>.retry.<group>`` (group ``<group>.retry``). Each poll's records are handled per
+    partition, in offset order: on the source topic as one batch (one transaction, one inbox
+    statement, one commit; see :meth:`MessageProcessor.process_main_batch`), in the lane one at
+    a time. Auto-commit is off: a partition's offset is committed only after the database
+    transactions of its records committed. Handlers are picked by CloudEvents type; each
+    receives the :class:`InboxEvent` and the transaction: the ``AsyncSession``
+    (``session_factory``) or the unit of work (``unit_of_work``, e.g.
     ``lambda: SqlaUnitOfWork(sessions, outbox=outbox, mapper=to_message)``, whose events then
-    reach the outbox in the same commit). See ``docs/adr/0002-idempotent-consumer.md``.
+    reach the outbox in the same commit). See ``docs/adr/0002-idempotent-consumer.md`` and
+    ``docs/adr/0003-batched-consumers.md``.
 
-    Topics are not created here (FastStream's auto-creation is turned off for them): create the
-    retry lane and ``<topic>.dlq`` with :func:`ensure_inbox_topics` or the infra topic list.
-
-    Call :meth:`close` after the broker stopped (FastStream: ``after_shutdown=[consumer.close]``).
+    Topics are not created here: create the retry lane and ``<topic>.dlq`` with
+    :func:`ensure_inbox_topics` or the infra topic list. Call :meth:`start`, then :meth:`stop`
+    (it finishes the batch in progress and flushes the offset commits).
 
     Args:
-        broker: where to register the subscribers, before the broker starts.
         topic: the source topic.
         group: the consumer group id; also the inbox's deduplication scope.
         handlers: ``{ce_type: handler}``; any other type is dead-lettered.
-        kafka: the cluster, for the producer of retry and dead-letter records.
+        kafka: the cluster.
         session_factory: the service's session factory (its own database), or
         unit_of_work: a factory of fresh units of work over it; exactly one of the two.
         policy: attempts and backoff for transient failures.
-        max_workers: partitions handled concurrently (one consumer per worker); records of one
-            partition are always handled one at a time, in order.
+        max_workers: partitions of one poll handled concurrently (each its own transaction);
+            records of one partition are always handled in order.
+        max_batch: the most records one poll returns (over all its partitions).
         handler_timeout_s: the deadline of one handler call (a timeout is transient).
         auto_offset_reset: where a new group starts; ``earliest`` so nothing published before
             the first deployment is skipped.
@@ -82,7 +84,6 @@ class IdempotentConsumer:
 
     def __init__(
         self,
-        broker: KafkaBroker | KafkaRouter,
         *,
         topic: str,
         group: str,
@@ -94,6 +95,7 @@ class IdempotentConsumer:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         max_workers: int = 1,
+        max_batch: int = 500,
         handler_timeout_s: float = 30.0,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
     ) -> None:
@@ -122,117 +124,147 @@ class IdempotentConsumer:
         self.topic, self.group = topic, group
         self.retry_topic = self.processor.retry_topic
         self.dead_letter_topic = self.processor.dead_letter_topic
+        self._kafka = kafka
+        self._auto_offset_reset = auto_offset_reset
+        self._max_batch = max_batch
+        self._workers = asyncio.Semaphore(max_workers)
         self._commits = OffsetCommitter()
         self._infra_failures = 0
+        self._stopping = False
+        self._consumers: list[AIOKafkaConsumer] = []
+        self._loops: list[asyncio.Task[None]] = []
+
+    def _poll_interval_ms(self) -> int:
         # The lane holds a record while it backs off in place; the group must not evict the
-        # member meanwhile (aiokafka leaves the group when the handler outlasts this interval).
+        # member meanwhile (aiokafka leaves the group when a poll's handling outlasts this).
         longest_s = self.policy.worst_case_total_s() + self.policy.max_attempts * (
-            handler_timeout_s + 5.0
+            self.processor.handler_timeout_s + 5.0
         )
-        poll_interval_ms = max(_MIN_POLL_INTERVAL_MS, int(longest_s * 1000 * 1.5))
-        options: dict[str, Any] = {
-            "ack_policy": AckPolicy.MANUAL,
-            "auto_offset_reset": auto_offset_reset,
-            "parser": _parse_keeping_raw_headers,
-            "decoder": _message_as_body,
-            "listener": _FlushOnRevoke(self._commits),
-            "max_poll_interval_ms": poll_interval_ms,
-        }
-        if max_workers > 1:
-            options["max_workers"] = max_workers
-
-        # ``message`` is FastStream's KafkaMessage, passed as the body (see _message_as_body).
-        async def on_source(message: Any) -> None:
-            """Apply each event once (inbox); retry or dead-letter failures."""
-            await self._consume(message, self.processor.process_main, group)
-
-        async def on_retry(message: Any) -> None:
-            """Retry events that failed transiently, in order per key, with backoff."""
-            await self._consume(message, self.processor.process_retry, retry_group(group))
-
-        # declare=False: FastStream would otherwise create missing topics with one partition.
-        broker.subscriber(Topic(topic, declare=False), group_id=group, **options)(on_source)
-        broker.subscriber(
-            Topic(self.retry_topic, declare=False), group_id=retry_group(group), **options
-        )(on_retry)
+        return max(_MIN_POLL_INTERVAL_MS, int(longest_s * 1000 * 1.5))
 
     async def start(self) -> None:
-        """Connect the producer of retry and dead-letter records ahead of the first failure."""
+        """Connect the producer of retry and dead-letter records, then start both poll loops."""
+        if self._loops:
+            return
+        self._stopping = False
         await self.publisher.start()
+        stages: list[tuple[str, str, Stage]] = [
+            (self.topic, self.group, self.processor.process_main_batch),
+            (self.retry_topic, retry_group(self.group), self.processor.process_retry_batch),
+        ]
+        for topic, group, stage in stages:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._kafka.bootstrap_servers,
+                client_id=self._kafka.client_id,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset=self._auto_offset_reset,
+                max_poll_interval_ms=self._poll_interval_ms(),
+                request_timeout_ms=max(40_000, int(self._kafka.request_timeout_s * 1000)),
+            )
+            await consumer.start()
+            consumer.subscribe([topic], listener=_FlushOnRevoke(self._commits))
+            self._consumers.append(consumer)
+            self._loops.append(
+                asyncio.create_task(self._run(consumer, stage, group), name=f"inbox-{group}")
+            )
+
+    async def stop(self, *, graceful_timeout_s: float = 15.0) -> None:
+        """Finish the poll in progress, flush offset commits, stop the consumers and producer.
+
+        A poll still in progress after ``graceful_timeout_s`` is cancelled: its transaction
+        rolls back and its offsets stay uncommitted, so the records are delivered again.
+        """
+        self._stopping = True
+        loops, self._loops = self._loops, []
+        if loops:
+            _, late = await asyncio.wait(loops, timeout=graceful_timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+        await self._commits.flush()
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.stop()
+        await self.publisher.stop()
 
     async def flush(self) -> None:
-        """Wait for the offset commits in flight (call before the broker stops, if you can)."""
+        """Wait for the offset commits in flight."""
         await self._commits.flush()
 
     async def close(self) -> None:
-        """Flush offset commits and stop the producer."""
-        await self._commits.flush()
-        await self.publisher.stop()
+        """Stop (see :meth:`stop`); kept for callers that close after stopping."""
+        await self.stop()
 
-    async def _consume(
+    async def _run(self, consumer: AIOKafkaConsumer, stage: Stage, group: str) -> None:
+        while not self._stopping:
+            try:
+                polled = await consumer.getmany(
+                    timeout_ms=_POLL_TIMEOUT_MS, max_records=self._max_batch
+                )
+            except Exception as exc:
+                # The consumer retries the broker itself; an error here is worth a line, and
+                # a pause so a persistent one does not spin.
+                log.warning("poll failed", error=repr(exc), group=group)
+                await asyncio.sleep(1.0)
+                continue
+            if len(polled) == 1:
+                ((tp, records),) = polled.items()
+                await self._partition(consumer, tp, records, stage, group)
+            elif polled:
+                await asyncio.gather(
+                    *(
+                        self._partition(consumer, tp, records, stage, group)
+                        for tp, records in polled.items()
+                    )
+                )
+
+    async def _partition(
         self,
-        message: Any,
-        process: Callable[[Record], Awaitable[Outcome]],
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: Sequence[Any],
+        stage: Stage,
         group: str,
     ) -> None:
-        record = message.raw_message
-        try:
-            await process(record)
-        except Exception as exc:
-            # Not the message's fault: the database or Kafka failed while parking or
-            # dead-lettering it. Rewind to it so it comes next again, and back off in place:
-            # nothing else on this partition could make progress either.
-            self._infra_failures += 1
-            delay = self.policy.delay(min(self._infra_failures, self.policy.max_attempts))
-            log.error(
-                "could not finish a message; retrying it in place",
-                exc_info=exc,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                retry_in_s=round(delay, 3),
-            )
-            await message.nack()
-            await asyncio.sleep(delay)
+        failure: BaseException | None = None
+        async with self._workers:
+            try:
+                await stage(records)
+                done = len(records)
+            except BatchInterruptedError as exc:
+                done = exc.done
+                failure = exc.__cause__
+        if done:
+            last = records[done - 1]
+            self._commits.mark(consumer, tp.topic, tp.partition, last.offset + 1)
+            self._record_lag(consumer, tp, last.offset, group)
+        if done == len(records):
+            self._infra_failures = 0
             return
-        self._infra_failures = 0
-        consumer = message.consumer
-        self._commits.mark(consumer, record.topic, record.partition, record.offset + 1)
-        self._record_lag(consumer, record, group)
+        # Not the message's fault: the database or Kafka failed while applying, parking or
+        # dead-lettering it. Rewind to it so it comes next again, and back off in place:
+        # nothing else on this partition could make progress either.
+        self._infra_failures += 1
+        delay = self.policy.delay(min(self._infra_failures, self.policy.max_attempts))
+        record = records[done]
+        log.error(
+            "could not finish a message; retrying it in place",
+            exc_info=failure,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            retry_in_s=round(delay, 3),
+        )
+        consumer.seek(tp, record.offset)
+        await asyncio.sleep(delay)
 
-    def _record_lag(self, consumer: Any, record: Record, group: str) -> None:
-        highwater = getattr(consumer, "highwater", None)
-        if highwater is None:
-            return
-        end = highwater(TopicPartition(record.topic, record.partition))
+    def _record_lag(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, group: str
+    ) -> None:
+        end = consumer.highwater(tp)
         if end is None:
             return
         self.metrics.consumer_lag.labels(
-            topic=record.topic, partition=str(record.partition), group=group
-        ).set(max(end - record.offset - 1, 0))
-
-
-async def _parse_keeping_raw_headers(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Parse with FastStream's parser, but never let a header stop a record from arriving.
-
-    FastStream decodes every header value as UTF-8; one binary header would fail the record
-    before any handler runs and, with manual acks, a later commit would silently skip it. The
-    parser gets a header-less copy; the pipeline reads the untouched record.
-    """
-    stripped = dataclasses.replace(record, headers=[])
-    consumer = getattr(record, "consumer", None)
-    if consumer is not None:
-        stripped.consumer = consumer
-    message = await original(stripped)
-    message.raw_message = record
-    return message
-
-
-async def _message_as_body(message: Any) -> Any:
-    """Hand the handler FastStream's message itself, undecoded, as its body.
-
-    The pipeline decodes (and dead-letters) payloads itself. And a handler parameter annotated
-    ``KafkaMessage`` is resolved by a synchronous context lookup that FastStream runs in a
-    worker thread, once per message: that hop was about a fifth of a saga consumer's CPU.
-    """
-    return message
+            topic=tp.topic, partition=str(tp.partition), group=group
+        ).set(max(end - offset - 1, 0))

@@ -10,6 +10,9 @@ with backoff until it succeeds or the attempts run out (dead letter). Finishing 
 releases its key, so the key's later messages, which followed it into the lane, are applied
 after it and in order.
 
+A poll's records of one partition are applied as a batch by :mod:`shared.inbox._batch`, which
+falls back to this pipeline for whatever leaves the common path.
+
 Errors that are not the message's fault (the database or Kafka is down while parking or
 dead-lettering) propagate: the caller must not acknowledge, and retries the record in place.
 """
@@ -17,9 +20,10 @@ dead-lettering) propagate: the caller must not acknowledge, and retries the reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +33,7 @@ from opentelemetry.context import Context
 
 from shared.clock import Clock
 from shared.errors import AppError
+from shared.inbox._batch import apply_main_batch
 from shared.inbox._event import (
     Handler,
     InboxEvent,
@@ -51,6 +56,18 @@ from shared.resilience.timeouts import with_timeout
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("shared.inbox")
+
+
+class BatchInterruptedError(Exception):
+    """Finishing a batch failed for a reason that is not the message's fault.
+
+    The first ``done`` records are finished (applied, dead-lettered or moved to the lane); the
+    caller acknowledges those and rewinds to the next one. ``__cause__`` is the error.
+    """
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"batch interrupted after {done} records")
+        self.done = done
 
 
 class MessageProcessor:
@@ -88,30 +105,73 @@ class MessageProcessor:
         self.retry_topic = self._router.retry_topic
         self.dead_letter_topic = self._router.dead_letter_topic
         self.policy = policy
-        self._handlers = dict(handlers)
-        self._transaction = transaction
+        self.handlers = dict(handlers)
+        self.transaction = transaction
         self._publisher = publisher
-        self._clock = clock
-        self._metrics = metrics
-        self._handler_timeout_s = handler_timeout_s
+        self.clock = clock
+        self.metrics = metrics
+        self.handler_timeout_s = handler_timeout_s
         self._sleep = sleep
         self._rand = rand
         # Off only in the benchmark that prices the inbox against a consumer without one.
-        self._dedupe = True
+        self.dedupe = True
 
     async def process_main(self, record: Record) -> Outcome:
         """Handle a record of the source topic; see the module docstring."""
-        return await self._observe(record, self._main)
+        return await self.observe(record, self._main)
 
     async def process_retry(self, record: Record) -> Outcome:
         """Handle a record of the retry lane; may wait, in place, for its backoff."""
-        return await self._observe(record, self._retry)
+        return await self.observe(record, self._retry)
 
-    async def _observe(
+    async def process_main_batch(self, records: Sequence[Record]) -> None:
+        """Handle records of one source partition, in offset order, in as few transactions as
+        the records allow (:func:`shared.inbox._batch.apply_main_batch`).
+
+        Raises:
+            BatchInterruptedError: the database or Kafka failed; ``done`` records are finished.
+        """
+        done = 0
+        try:
+            while done < len(records):
+                done += await apply_main_batch(self, records[done:])
+        except Exception as exc:
+            raise BatchInterruptedError(done) from exc
+
+    async def process_retry_batch(self, records: Sequence[Record]) -> None:
+        """Handle records of one retry-lane partition, one at a time, in offset order.
+
+        Raises:
+            BatchInterruptedError: the database or Kafka failed; ``done`` records are finished.
+        """
+        for done, record in enumerate(records):
+            try:
+                await self.process_retry(record)
+            except Exception as exc:
+                raise BatchInterruptedError(done) from exc
+
+    async def observe(
         self, record: Record, stage: Callable[[Record], Awaitable[Outcome]]
     ) -> Outcome:
         started = time.perf_counter()
-        event_id = header_text(record.headers, CE_ID)
+        with self.span(
+            record, header_text(record.headers, CE_ID), header_text(record.headers, CE_TYPE)
+        ) as span:
+            outcome = await stage(record)
+            span.set_attribute("ordo.inbox.outcome", outcome.value)
+        self.observe_time(record.topic, outcome, time.perf_counter() - started)
+        return outcome
+
+    def observe_time(self, topic: str, outcome: Outcome, seconds: float) -> None:
+        self.metrics.consumer_handle_duration_seconds.labels(
+            topic=topic, group=self.group, outcome=outcome.value
+        ).observe(seconds)
+
+    @contextlib.contextmanager
+    def span(
+        self, record: Record, event_id: str | None, event_type: str | None
+    ) -> Iterator[trace.Span]:
+        """The consumer span of one record (continuing the producer's trace) and its log context."""
         attributes: dict[str, str | int] = {
             "messaging.system": "kafka",
             "messaging.operation.type": "process",
@@ -130,29 +190,24 @@ class MessageProcessor:
             ) as span,
             structlog.contextvars.bound_contextvars(
                 event_id=event_id,
-                event_type=header_text(record.headers, CE_TYPE),
+                event_type=event_type,
                 topic=record.topic,
                 consumer_group=self.group,
             ),
         ):
-            outcome = await stage(record)
-            span.set_attribute("ordo.inbox.outcome", outcome.value)
-        self._metrics.consumer_handle_duration_seconds.labels(
-            topic=record.topic, group=self.group, outcome=outcome.value
-        ).observe(time.perf_counter() - started)
-        return outcome
+            yield span
 
     async def _main(self, record: Record) -> Outcome:
         origin = Origin(record.topic, record.partition, record.offset)
         try:
             envelope = read_envelope(record.headers)
-            if self._handlers.get(envelope[1]) is ignore_event:
+            if self.handlers.get(envelope[1]) is ignore_event:
                 # Nothing to apply, nothing to claim. Its key may have a record waiting in the
                 # retry lane: this one changes nothing, so it need not wait behind it.
                 return Outcome.IGNORED
-            event = self._decode(record, origin, envelope, attempt=1)
+            event = self.decode(record, origin, envelope, attempt=1)
         except AppError as exc:
-            now = self._clock.now()
+            now = self.clock.now()
             failure = classify_failure(exc)
             return await self._router.dead_letter(
                 record, origin, failure, attempts=1, first=now, last=now
@@ -160,21 +215,30 @@ class MessageProcessor:
         try:
             result = await self._apply(record, event, stage_is_main=True)
         except Exception as exc:
-            failure = self._failed(exc, attempts=1)
-            now = self._clock.now()
-            if failure.transient and self.policy.max_attempts > 1:
-                delay = timedelta(seconds=self.policy.delay(1, self._rand))
-                state = RetryState(origin, 1, now, now, now + delay, failure.code)
-                await self._router.to_retry_lane(record, event.id, state)
-                return Outcome.RETRY
-            return await self._router.dead_letter(
-                record, origin, failure, attempts=1, first=now, last=now
-            )
+            return await self.route_failure(record, event, exc)
         if result is Claim.PARKED:
             # Its key already has a message in the lane: follow it there to keep key order.
             await self._router.to_retry_lane(record, event.id, RetryState(origin))
             return Outcome.PARKED
         return Outcome.APPLIED if result is Claim.CLAIMED else Outcome.DUPLICATE
+
+    async def route_failure(self, record: Record, event: InboxEvent, exc: Exception) -> Outcome:
+        """Send a source record whose first attempt raised ``exc`` to the lane or the dead letters.
+
+        Raises:
+            Exception: parking or publishing failed (not the message's fault).
+        """
+        failure = self._failed(exc, attempts=1)
+        now = self.clock.now()
+        origin = Origin(record.topic, record.partition, record.offset)
+        if failure.transient and self.policy.max_attempts > 1:
+            delay = timedelta(seconds=self.policy.delay(1, self._rand))
+            state = RetryState(origin, 1, now, now, now + delay, failure.code)
+            await self._router.to_retry_lane(record, event.id, state)
+            return Outcome.RETRY
+        return await self._router.dead_letter(
+            record, origin, failure, attempts=1, first=now, last=now
+        )
 
     async def _retry(self, record: Record) -> Outcome:
         state = parse_retry_state(
@@ -185,12 +249,12 @@ class MessageProcessor:
         while True:
             try:
                 envelope = read_envelope(record.headers)
-                event = self._decode(record, state.origin, envelope, attempt=attempts + 1)
+                event = self.decode(record, state.origin, envelope, attempt=attempts + 1)
                 result = await self._apply(record, event, stage_is_main=False)
             except Exception as exc:
                 attempts += 1
                 failure = self._failed(exc, attempts=attempts)
-                now = self._clock.now()
+                now = self.clock.now()
                 first = first or now
                 if not failure.transient or attempts >= self.policy.max_attempts:
                     outcome = await self._router.dead_letter(
@@ -202,11 +266,16 @@ class MessageProcessor:
             else:
                 return Outcome.APPLIED if result is Claim.CLAIMED else Outcome.DUPLICATE
 
-    def _decode(
+    def decode(
         self, record: Record, origin: Origin, envelope: tuple[str, str], *, attempt: int
     ) -> InboxEvent:
+        """Build the event of a record whose envelope was read.
+
+        Raises:
+            AppError: no handler for its type, or an undecodable payload (permanent).
+        """
         event_id, event_type = envelope
-        if event_type not in self._handlers:
+        if event_type not in self.handlers:
             raise UnknownEventTypeError(f"No handler for event type {event_type[:100]!r}.")
         data = decode_payload(record.value, content_type(record.headers))
         return build_event(
@@ -229,16 +298,16 @@ class MessageProcessor:
             topic=event.topic,
             partition=event.partition,
             offset=event.offset,
-            processed_at=self._clock.now(),
+            processed_at=self.clock.now(),
         )
-        async with self._transaction() as (session, context):
+        async with self.transaction() as (session, context):
             result = Claim.CLAIMED
-            if self._dedupe:
+            if self.dedupe:
                 result = await claim(session, request, key=record.key if stage_is_main else None)
             if result is Claim.CLAIMED:
                 await with_timeout(
-                    self._handlers[event.type](event, context),
-                    self._handler_timeout_s,
+                    self.handlers[event.type](event, context),
+                    self.handler_timeout_s,
                     operation="inbox.handler",
                 )
             if not stage_is_main and record.key is not None:
@@ -252,7 +321,7 @@ class MessageProcessor:
     async def _wait_until(self, due: datetime | None) -> None:
         if due is None:
             return
-        wait_s = (due - self._clock.now()).total_seconds()
+        wait_s = (due - self.clock.now()).total_seconds()
         if wait_s > 0:
             # Capped: a skewed clock or a forged header must not stall the lane for long.
             await self._sleep(min(wait_s, self.policy.max_delay_s))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, literal_column, select
+from sqlalchemy import bindparam, delete, exists, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnClause
@@ -135,6 +136,83 @@ async def claim(session: AsyncSession, req: ClaimRequest, *, key: bytes | None) 
     if key is not None and await is_key_parked(session, req.group, req.topic, key):
         return Claim.PARKED
     return Claim.DUPLICATE
+
+
+@dataclass(frozen=True, slots=True)
+class BatchClaim:
+    """The facts about a partition batch's records that their inbox rows keep, in offset order.
+
+    ``keys[i]`` is ``None`` for a keyless record. Every record is of ``group``/``topic``/
+    ``partition``.
+    """
+
+    group: str
+    topic: str
+    partition: int
+    event_ids: Sequence[str]
+    event_types: Sequence[str]
+    offsets: Sequence[int]
+    keys: Sequence[bytes | None]
+    processed_at: datetime
+
+
+# One statement for the whole batch: arrays in, one row out per claimed event. A record whose
+# key is parked is not claimed (it must follow its key into the retry lane); an event id seen
+# before, or twice in the batch, is claimed once (ON CONFLICT DO NOTHING within one statement).
+_CLAIM_BATCH = text(
+    f"""
+    INSERT INTO {INBOX_MESSAGES} (consumer_group, event_id, event_type, topic, kafka_partition,
+                                  kafka_offset, processed_at)
+    SELECT :consumer_group, r.event_id, r.event_type, :topic, :kafka_partition, r.kafka_offset,
+           :processed_at
+    FROM unnest(CAST(:event_ids AS text[]), CAST(:event_types AS text[]),
+                CAST(:offsets AS bigint[]), CAST(:message_keys AS bytea[]))
+         AS r(event_id, event_type, kafka_offset, message_key)
+    WHERE r.message_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM {INBOX_PARKED_KEYS} p
+        WHERE p.consumer_group = :consumer_group AND p.topic = :topic
+          AND p.message_key = r.message_key)
+    ON CONFLICT (consumer_group, event_id) DO NOTHING
+    RETURNING event_id
+    """  # noqa: S608 - table names are our constants, every value is a bind parameter
+)
+_PARKED_AMONG = text(
+    f"""
+    SELECT message_key FROM {INBOX_PARKED_KEYS}
+    WHERE consumer_group = :consumer_group AND topic = :topic
+      AND message_key = ANY(CAST(:message_keys AS bytea[]))
+    """  # noqa: S608 - table name is our constant, every value is a bind parameter
+)
+
+
+async def claim_batch(session: AsyncSession, batch: BatchClaim) -> set[str]:
+    """Insert the inbox rows of a partition batch in one round trip; return the claimed ids.
+
+    An id not returned is a duplicate, or its key is parked: :func:`parked_among` tells which.
+    """
+    params = {
+        "consumer_group": batch.group,
+        "topic": batch.topic,
+        "kafka_partition": batch.partition,
+        "processed_at": batch.processed_at,
+        "event_ids": list(batch.event_ids),
+        "event_types": list(batch.event_types),
+        "offsets": list(batch.offsets),
+        "message_keys": list(batch.keys),
+    }
+    rows = await session.execute(_CLAIM_BATCH, params)
+    return {row[0] for row in rows}
+
+
+async def parked_among(
+    session: AsyncSession, group: str, topic: str, keys: Sequence[bytes]
+) -> set[bytes]:
+    """Return which of ``keys`` are parked (have a message in ``group``'s retry lane)."""
+    if not keys:
+        return set()
+    params = {"consumer_group": group, "topic": topic, "message_keys": list(keys)}
+    rows = await session.execute(_PARKED_AMONG, params)
+    return {bytes(row[0]) for row in rows}
 
 
 async def is_key_parked(session: AsyncSession, group: str, topic: str, key: bytes) -> bool:

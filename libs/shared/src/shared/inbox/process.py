@@ -1,8 +1,8 @@
-"""One way to run a consumer process: a broker, its idempotent consumers, a health server.
+"""One way to run a consumer process: its idempotent consumers and a health server.
 
 A service's ``bootstrap`` wires its unit of work and handlers, and
-:func:`build_consumer_process` builds the rest (broker, one :class:`IdempotentConsumer` per
-consumed topic, the health app with PostgreSQL and Kafka readiness)::
+:func:`build_consumer_process` builds the rest (one :class:`IdempotentConsumer` per consumed
+topic, the health app with PostgreSQL and Kafka readiness)::
 
     engine = create_engine(settings.database, application_name="orders-consumer")
     uow = unit_of_work_factory(create_session_factory(engine), doorbell)
@@ -30,7 +30,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import check_postgres
@@ -53,18 +52,33 @@ class ConsumerProcess:
     """The parts of one consumer process.
 
     Attributes:
-        broker: the FastStream broker every consumer subscribed on.
         consumers: the idempotent consumers (one per consumed topic).
         health: ``/health/live``, ``/health/ready`` and ``/metrics``.
         engine: the database engine, disposed of last.
         bootstrap_servers: where to create the consumers' retry and dead-letter topics.
     """
 
-    broker: KafkaBroker
     consumers: Sequence[IdempotentConsumer]
     health: FastAPI
     engine: AsyncEngine
     bootstrap_servers: str
+
+    async def start(self, *, partitions: int | None = None) -> None:
+        """Start consuming; first create the retry lanes and dead-letter topics when
+        ``partitions`` (theirs, as the source topics') is given."""
+        for consumer in self.consumers:
+            if partitions is not None:
+                await ensure_inbox_topics(
+                    self.bootstrap_servers, consumer.topic, consumer.group, partitions=partitions
+                )
+        for consumer in self.consumers:
+            await consumer.start()
+
+    async def stop(self) -> None:
+        """Finish the batches in progress, flush offset commits, stop; dispose of the engine."""
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.engine.dispose()
 
 
 def build_consumer_process(
@@ -97,10 +111,8 @@ def build_consumer_process(
         closers: what the service opened for the consumers (doorbells, clients), closed in
             order when the health server stops, after the Kafka probe.
     """
-    broker = KafkaBroker(settings.kafka.bootstrap_servers, logger=None)
     consumers = [
         IdempotentConsumer(
-            broker,
             topic=topic,
             group=group,
             handlers=handlers,
@@ -124,7 +136,7 @@ def build_consumer_process(
         lifespan=closing_lifespan(kafka.close, *closers),
         readiness_timeout_s=settings.readiness_timeout_s,
     )
-    return ConsumerProcess(broker, consumers, health, engine, settings.kafka.bootstrap_servers)
+    return ConsumerProcess(consumers, health, engine, settings.kafka.bootstrap_servers)
 
 
 async def serve_consumers(
@@ -133,24 +145,15 @@ async def serve_consumers(
     """Consume until SIGTERM/SIGINT, then shut down without losing an offset commit.
 
     Creates each consumer's retry lane and dead-letter topic first (``partitions`` as the source
-    topics'), starts the broker, serves health on ``host:port``; on a signal the health server
-    stops, offset commits in flight are flushed, the broker stops (finishing the message in
-    progress), the consumers close and the engine is disposed of.
+    topics'), starts the consumers, serves health on ``host:port``; on a signal the health
+    server stops, each consumer finishes the batch in progress, flushes its offset commits and
+    stops, and the engine is disposed of.
     """
-    for consumer in process.consumers:
-        await ensure_inbox_topics(
-            process.bootstrap_servers, consumer.topic, consumer.group, partitions=partitions
-        )
+    await process.start(partitions=partitions)
     server = GracefulServer(
         uvicorn.Config(process.health, host=host, port=port, log_config=None, access_log=False)
     )
-    await process.broker.start()
     try:
         await server.serve()  # returns on SIGTERM/SIGINT
     finally:
-        for consumer in process.consumers:
-            await consumer.flush()
-        await process.broker.stop()
-        for consumer in process.consumers:
-            await consumer.close()
-        await process.engine.dispose()
+        await process.stop()

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import KafkaBroker
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -153,18 +152,14 @@ async def wait_until(
 async def running_consumer(
     kafka: KafkaSettings, *, graceful_timeout_s: float = 15.0, **options: Any
 ) -> AsyncIterator[IdempotentConsumer]:
-    """Run an :class:`IdempotentConsumer` (built from ``options``) on its own started broker.
+    """Run an :class:`IdempotentConsumer` built from ``options``; stop it on exit.
 
-    The broker logs nothing (tests assert on metrics and tables); on exit it stops, waiting up
-    to ``graceful_timeout_s`` for a message in progress, then the consumer flushes its commits
-    and stops its producer.
+    Stopping waits up to ``graceful_timeout_s`` for the batch in progress (then cancels it),
+    flushes the offset commits and stops the producer.
     """
-    broker = KafkaBroker(kafka.bootstrap_servers, logger=None, graceful_timeout=graceful_timeout_s)
-    consumer = IdempotentConsumer(broker, kafka=kafka, **options)
-    await broker.start()
+    consumer = IdempotentConsumer(kafka=kafka, **options)
+    await consumer.start()
     try:
         yield consumer
     finally:
-        await consumer.flush()
-        await broker.stop()
-        await consumer.close()
+        await consumer.stop(graceful_timeout_s=graceful_timeout_s)

@@ -79,6 +79,13 @@ class Metrics:
             ["topic", "group", "outcome"],
             registry=r,
         )
+        self.consumer_batch_size = Histogram(
+            "consumer_batch_size",
+            "Records of one partition applied together in one transaction.",
+            ["topic", "group"],
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "outbox_backlog",
             "Outbox rows committed but not yet published.",
