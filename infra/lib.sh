@@ -23,12 +23,28 @@ ORDO_DB_SERVICES=(gateway identity catalog orders payments notifications)
 log() { printf '\033[1m[%s]\033[0m %s\n' "${ORDO_COMPONENT:-infra}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# pid_alive FILE: true when FILE names a running process.
+# pid_running PID: true when PID is a process that runs. A process killed (say with SIGKILL)
+# whose parent has not reaped it yet is a zombie: `kill -0` still succeeds, but it runs nothing
+# and holds no port. Our processes are orphans, reaped by PID 1, which in a container may never
+# do it; so the state is read too (/proc/PID/stat, after the parenthesised command name).
+pid_running() {
+  local pid="$1" stat
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -r "/proc/$pid/stat" ]]; then
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+  else
+    stat="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
+  fi
+  [[ -n "$stat" && "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+}
+
+# pid_alive FILE: true when FILE names a running process (not a zombie).
 pid_alive() {
   local file="$1" pid
   [[ -f "$file" ]] || return 1
   pid="$(cat "$file" 2>/dev/null || true)"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+  pid_running "$pid"
 }
 
 # stop_pid FILE NAME [SECONDS]: TERM the process in FILE, wait for it, KILL it past the deadline.
@@ -42,7 +58,7 @@ stop_pid() {
   pid="$(cat "$file")"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 $((wait_s * 10))); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$file"; log "$name stopped (pid $pid)"; return 0; }
+    pid_running "$pid" || { rm -f "$file"; log "$name stopped (pid $pid)"; return 0; }
     sleep 0.1
   done
   log "$name did not stop in ${wait_s}s: killing pid $pid"

@@ -1,32 +1,74 @@
 #!/usr/bin/env bash
-# Runs Ordo's own processes from infra/Procfile in the background, one pid file and log each.
+# Runs Ordo's own processes in the background, one pid file and log each, in one of two layouts:
+#   ORDO_LAYOUT=combined (the default): infra/Procfile.combined, one process per service running
+#     all its roles (api, consumer, relay, worker) on the service's port;
+#   ORDO_LAYOUT=split: infra/Procfile.split, one process per role, each on a port of its own.
 # Every process gets ORDO_SECRETS_DIR=.data/secrets/<service> (its database and Redis passwords)
 # and ORDO_HTTP_PORT from the Procfile, plus infra/env/<service>.env when it exists (settings of
 # the local stack that differ from the defaults); all else comes from the settings defaults.
-# Usage: infra/services.sh start|stop|status|migrate [NAME...]
+# `start` switches a service that runs in the other layout (stops those processes first);
+# `stop` and `status` see the processes of both layouts. NAMEs come from either Procfile.
+# Usage: [ORDO_LAYOUT=combined|split] infra/services.sh start|stop|status|migrate [NAME...]
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
 
-PROCFILE="$ORDO_ROOT/infra/Procfile"
+ORDO_LAYOUT="${ORDO_LAYOUT:-split}"
+case "$ORDO_LAYOUT" in
+  combined) OTHER_LAYOUT=split ;;
+  split) OTHER_LAYOUT=combined ;;
+  *) die "ORDO_LAYOUT is combined or split, not '$ORDO_LAYOUT'" ;;
+esac
 
-# procs [NAME...]: print "name service port command" for the chosen (default: all) processes.
-procs() {
-  grep -Ev '^\s*(#|$)' "$PROCFILE" | while read -r name svc port cmd; do
-    if (($# == 0)) || [[ " $* " == *" $name "* ]]; then echo "$name $svc $port $cmd"; fi
+# lines LAYOUT: print "layout name service port command" for every process of LAYOUT.
+lines() {
+  grep -Ev '^\s*(#|$)' "$ORDO_ROOT/infra/Procfile.$1" | while read -r name svc port cmd; do
+    echo "$1 $name $svc $port $cmd"
   done
+}
+
+# procs [NAME...]: the chosen layout's processes, or the NAMEd ones (looked up in the chosen
+# layout first, then in the other one).
+procs() {
+  (($# == 0)) && { lines "$ORDO_LAYOUT"; return; }
+  local want line
+  for want in "$@"; do
+    line="$( { lines "$ORDO_LAYOUT"; lines "$OTHER_LAYOUT"; } | awk -v n="$want" '$2 == n' | head -n 1)"
+    [[ -n "$line" ]] || die "no process named '$want' in infra/Procfile.combined or .split"
+    echo "$line"
+  done
+}
+
+# everything: every process of both layouts, each name once (the chosen layout's first).
+everything() {
+  { lines "$ORDO_LAYOUT"; lines "$OTHER_LAYOUT"; } | awk '!seen[$2]++'
 }
 
 http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
+# switch_from LAYOUT SERVICE NAME: stop SERVICE's processes of the other layout than LAYOUT
+# (the same service cannot run in both: they share ports, consumer groups and lanes).
+switch_from() {
+  local layout="$1" service="$2" keep="$3" other="$OTHER_LAYOUT" l name svc port cmd
+  [[ "$layout" == "$ORDO_LAYOUT" ]] || other="$ORDO_LAYOUT"
+  while read -r l name svc port cmd; do
+    [[ "$svc" == "$service" && "$name" != "$keep" ]] || continue
+    if pid_alive "$ORDO_RUN/$name.pid"; then
+      log "$service runs in the $other layout: stopping $name first"
+      stop_pid "$ORDO_RUN/$name.pid" "$name" 20
+    fi
+  done < <(lines "$other")
+}
+
 cmd_start() {
-  local name svc port cmd pidfile started=()
-  while read -r name svc port cmd; do
+  local layout name svc port cmd pidfile started=()
+  while read -r layout name svc port cmd; do
     pidfile="$ORDO_RUN/$name.pid"
     if pid_alive "$pidfile"; then
       log "$name already running (pid $(cat "$pidfile"))"
       continue
     fi
     [[ -x "$ORDO_ROOT/.venv/bin/$cmd" ]] || die "$cmd not found in .venv/bin (run: uv sync --frozen)"
+    switch_from "$layout" "$svc" "$name"
     port_open "$port" && die "port $port for $name is taken by another process"
     local envfile="$ORDO_ROOT/infra/env/$svc.env"
     # Point the process at this stack's servers, whatever ports infra/lib.sh chose.
@@ -47,23 +89,25 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local name svc port cmd
-  while read -r name svc port cmd; do
+  local layout name svc port cmd
+  while read -r layout name svc port cmd; do
+    # Without NAMEs, only what runs (in either layout) is named in the log.
+    if (($# == 0)) && ! pid_alive "$ORDO_RUN/$name.pid"; then rm -f "$ORDO_RUN/$name.pid"; continue; fi
     stop_pid "$ORDO_RUN/$name.pid" "$name" 20
-  done < <(procs "$@")
+  done < <(if (($# == 0)); then everything; else procs "$@"; fi)
 }
 
 cmd_status() {
-  local name svc port cmd state
-  while read -r name svc port cmd; do
+  local layout name svc port cmd state
+  while read -r layout name svc port cmd; do
     if pid_alive "$ORDO_RUN/$name.pid"; then
       http_ready "$port" && state="ready" || state="up (not ready)"
-      printf '%-16s %-15s http://127.0.0.1:%s  pid %s  log %s\n' "$name" "$state" "$port" \
-        "$(cat "$ORDO_RUN/$name.pid")" "$ORDO_LOGS/$name.log"
-    else
-      printf '%-16s %-15s http://127.0.0.1:%s\n' "$name" "down" "$port"
+      printf '%-22s %-15s http://127.0.0.1:%-5s pid %-7s %-8s log %s\n' "$name" "$state" "$port" \
+        "$(cat "$ORDO_RUN/$name.pid")" "$layout" "$ORDO_LOGS/$name.log"
+    elif (($# > 0)) || [[ "$layout" == "$ORDO_LAYOUT" ]]; then
+      printf '%-22s %-15s http://127.0.0.1:%-5s %s\n' "$name" "down" "$port" "$layout"
     fi
-  done < <(procs "$@")
+  done < <(if (($# == 0)); then everything; else procs "$@"; fi)
 }
 
 # Apply every service's Alembic migrations to its own database, as its own role.
@@ -89,5 +133,5 @@ case "${1:-}" in
   stop) shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
   migrate) cmd_migrate ;;
-  *) echo "usage: $0 start|stop|status|migrate [NAME...]" >&2; exit 2 ;;
+  *) echo "usage: [ORDO_LAYOUT=combined|split] $0 start|stop|status|migrate [NAME...]" >&2; exit 2 ;;
 esac

@@ -112,6 +112,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # ``ORDO_ROLES``: which of its roles (api, consumer, relay, worker) the service's own console
+    # script (``ordo-<service>``) runs in its one process: ``all`` or a comma-separated list.
+    roles: str = "all"
     otel_exporter_otlp_endpoint: str | None = None
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     database: DatabaseSettings = DatabaseSettings()

@@ -21,7 +21,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.adapters.caching.read_cache import CatalogCaches, UncachedReads
 from catalog.adapters.http.routes import build_router
@@ -61,6 +61,7 @@ from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
 from shared.periodic import PeriodicJob
+from shared.process import ProcessResources
 from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
@@ -203,7 +204,12 @@ def build_caches(
     return caches, client
 
 
-def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> FastAPI:
+def build_app(
+    settings: CatalogSettings,
+    *,
+    keys: KeySource | None = None,
+    resources: ProcessResources | None = None,
+) -> FastAPI:
     """Wire catalog's HTTP app (contracts/openapi/catalog.yaml).
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests). Writes ring
@@ -214,11 +220,13 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
     While the app runs, it purges expired Idempotency-Keys every
     ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
     is harmless: the purge is one DELETE of expired rows.
+
+    ``resources``: the engine and doorbell of the process it shares with other roles (which
+    closes them), else its own.
     """
-    engine = create_engine(settings.database, application_name=settings.service_name)
-    doorbell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="catalog-doorbell"
-    )
+    engine, doorbell, release = _engine_and_doorbell(settings, resources, "")
+    if resources is None:
+        release.append(engine.dispose)
     caches: CatalogCaches | None = None
     redis: Redis | None = None
     listener: CacheInvalidationListener | None = None
@@ -256,8 +264,8 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
             if redis is not None:
                 await redis.aclose()
             await http.aclose()
-            await doorbell.close()
-            await engine.dispose()
+            for close in release:
+                await close()
 
     app = create_app(
         title="Ordo catalog",
@@ -273,15 +281,15 @@ def build_app(settings: CatalogSettings, *, keys: KeySource | None = None) -> Fa
 
 
 def build_consumer(
-    settings: CatalogSettings, *, policy: RedeliveryPolicy | None = None
+    settings: CatalogSettings,
+    *,
+    policy: RedeliveryPolicy | None = None,
+    resources: ProcessResources | None = None,
 ) -> ConsumerProcess:
     """Wire the consumer of ``orders.events``: each event's reservation change, the outbox
-    rows of catalog's answer and the inbox claim commit in one transaction."""
-    engine = create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
-    doorbell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="catalog-consumer-doorbell"
-    )
-    closers: list[Closer] = [doorbell.close]
+    rows of catalog's answer and the inbox claim commit in one transaction. ``resources``: as
+    in :func:`build_app`."""
+    engine, doorbell, closers = _engine_and_doorbell(settings, resources, "-consumer")
     # Reservations change stock: invalidate the shared (Redis) entries after each commit; the
     # API instances' in-process entries go on the events the consumer's outbox rows become.
     caches: CatalogCaches | None = None
@@ -300,6 +308,19 @@ def build_consumer(
         policy=policy,
         closers=closers,
     )
+
+
+def _engine_and_doorbell(
+    settings: CatalogSettings, resources: ProcessResources | None, role: str
+) -> tuple[AsyncEngine, Doorbell, list[Closer]]:
+    """The process's engine and relay doorbell, or a role's own and its doorbell's closer."""
+    if resources is not None:
+        return resources.engine, resources.doorbell, []
+    engine = create_engine(settings.database, application_name=f"{settings.service_name}{role}")
+    doorbell = PgNotifyDoorbell(
+        settings.database, outbox_table, application_name=f"catalog{role}-doorbell"
+    )
+    return engine, doorbell, [doorbell.close]
 
 
 def build_relay(settings: CatalogSettings) -> tuple[OutboxRelay, FastAPI]:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -63,6 +63,7 @@ from shared.outbox import (
 )
 from shared.outbox.process import build_relay_process
 from shared.periodic import PeriodicJob
+from shared.process import ProcessResources
 from shared.settings import ServiceSettings
 
 __all__ = [
@@ -205,17 +206,24 @@ def build_verifier(settings: IdentitySettings, use_cases: IdentityUseCases) -> T
     )
 
 
-def build_app(settings: IdentitySettings) -> FastAPI:
+def build_app(settings: IdentitySettings, *, resources: ProcessResources | None = None) -> FastAPI:
     """Wire identity's HTTP app; a signing key is created at start-up if none exists.
 
     While the app runs, it purges expired Idempotency-Keys every
     ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
-    is harmless: the purge is one DELETE of expired rows.
+    is harmless: the purge is one DELETE of expired rows. ``resources``: the engine and doorbell
+    of the process it shares with the relay (which closes them), else its own.
     """
-    engine = create_engine(settings.database, application_name=settings.service_name)
-    doorbell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="identity-doorbell"
-    )
+    release: list[Callable[[], Awaitable[object]]] = []
+    doorbell: Doorbell
+    if resources is not None:
+        engine, doorbell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(settings.database, application_name=settings.service_name)
+        own = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="identity-doorbell"
+        )
+        doorbell, release = own, [own.close, engine.dispose]
     use_cases = build_use_cases(settings, create_session_factory(engine), doorbell)
     auth = BearerAuth(build_verifier(settings, use_cases))
     purge = PeriodicJob(
@@ -233,8 +241,8 @@ def build_app(settings: IdentitySettings) -> FastAPI:
             yield
         finally:
             await purge.close()
-            await doorbell.close()
-            await engine.dispose()
+            for close in release:
+                await close()
 
     return create_app(
         title="Ordo identity",

@@ -76,6 +76,7 @@ from shared.outbox import (
     RelayWakeup,
 )
 from shared.outbox.process import build_relay_process
+from shared.process import ProcessResources
 
 __all__ = [
     "AuthSettings",
@@ -203,12 +204,22 @@ class _NoSender:
         raise RuntimeError("this process does not send webhooks")
 
 
-def build_app(settings: NotificationsSettings, *, keys: KeySource | None = None) -> FastAPI:
+def build_app(
+    settings: NotificationsSettings,
+    *,
+    keys: KeySource | None = None,
+    resources: ProcessResources | None = None,
+) -> FastAPI:
     """Wire notifications' HTTP app (contracts/openapi/notifications.yaml).
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests).
+    ``resources``: the engine of the process it shares with other roles, else its own.
     """
-    engine = create_engine(settings.database, application_name=settings.service_name)
+    engine = (
+        resources.engine
+        if resources is not None
+        else create_engine(settings.database, application_name=settings.service_name)
+    )
     use_cases = build_use_cases(settings, create_session_factory(engine), sender=_NoSender())
     return create_service_app(
         settings,
@@ -222,11 +233,19 @@ def build_app(settings: NotificationsSettings, *, keys: KeySource | None = None)
 
 
 def build_consumer(
-    settings: NotificationsSettings, *, policy: RedeliveryPolicy | None = None
+    settings: NotificationsSettings,
+    *,
+    policy: RedeliveryPolicy | None = None,
+    resources: ProcessResources | None = None,
 ) -> ConsumerProcess:
     """Wire the consumer of ``orders.events`` and ``payments.events``: each event's deliveries
-    and its inbox claim commit in one transaction; the worker is rung after the commit."""
-    engine = create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
+    and its inbox claim commit in one transaction; the worker is rung after the commit.
+    ``resources``: the engine of the process it shares with other roles, else its own."""
+    engine = (
+        resources.engine
+        if resources is not None
+        else create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
+    )
     bell = deliveries_doorbell(settings, "notifications-consumer-doorbell")
     uow = unit_of_work_factory(create_session_factory(engine), None, bell)
     use_cases = bootstrap(
@@ -281,15 +300,25 @@ def build_worker(
     *,
     metrics: Metrics | None = None,
     sender: WebhookSender | None = None,
+    resources: ProcessResources | None = None,
 ) -> WorkerProcess:
     """Wire the delivery worker: claims due deliveries, sends them signed, records attempts and
-    outcomes (outbox rows, the relay rung), woken by the consumer's doorbell or its own polls."""
+    outcomes (outbox rows, the relay rung), woken by the consumer's doorbell or its own polls.
+    ``resources``: the engine and relay doorbell of the process it shares with other roles
+    (which closes them), else its own."""
     d = settings.delivery
-    engine = create_engine(settings.database, application_name=f"{settings.service_name}-worker")
-    relay_bell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="notifications-worker-doorbell"
-    )
-    closers: list[Callable[[], Awaitable[None]]] = [relay_bell.close, engine.dispose]
+    closers: list[Callable[[], Awaitable[None]]] = []
+    relay_bell: Doorbell
+    if resources is not None:
+        engine, relay_bell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(
+            settings.database, application_name=f"{settings.service_name}-worker"
+        )
+        own = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="notifications-worker-doorbell"
+        )
+        relay_bell, closers = own, [own.close, engine.dispose]
     if sender is None:
         http_sender = build_sender(settings, metrics)
         closers.insert(0, http_sender.aclose)

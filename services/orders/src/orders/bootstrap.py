@@ -48,7 +48,7 @@ from orders.domain.values import Deadlines
 from shared.auth import AuthSettings, KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import Closer, create_app
 from shared.http.service import create_service_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
@@ -56,6 +56,7 @@ from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
+from shared.process import ProcessResources
 from shared.settings import ServiceSettings
 
 __all__ = [
@@ -186,14 +187,26 @@ def _use_cases(
     )
 
 
-def build_app(settings: OrdersSettings, *, keys: KeySource | None = None) -> FastAPI:
+def build_app(
+    settings: OrdersSettings,
+    *,
+    keys: KeySource | None = None,
+    resources: ProcessResources | None = None,
+) -> FastAPI:
     """Wire orders' HTTP app (contracts/openapi/orders.yaml).
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests). Writes ring
-    the relay's doorbell after commit.
+    the relay's doorbell after commit. ``resources``: the engine and doorbell of the process
+    it shares with other roles (which closes them), else its own.
     """
-    engine = create_engine(settings.database, application_name=settings.service_name)
-    doorbell = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
+    closers: list[Closer] = []
+    doorbell: Doorbell
+    if resources is not None:
+        engine, doorbell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(settings.database, application_name=settings.service_name)
+        own = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
+        doorbell, closers = own, [own.close]
     use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
     return create_service_app(
         settings,
@@ -203,22 +216,33 @@ def build_app(settings: OrdersSettings, *, keys: KeySource | None = None) -> Fas
         engine=engine,
         routers=lambda bearer: [build_router(use_cases, bearer)],
         keys=keys,
-        closers=[doorbell.close],
+        closers=closers,
     )
 
 
 def build_consumer(
-    settings: OrdersSettings, *, policy: RedeliveryPolicy | None = None
+    settings: OrdersSettings,
+    *,
+    policy: RedeliveryPolicy | None = None,
+    resources: ProcessResources | None = None,
 ) -> ConsumerProcess:
     """Wire the saga consumer: catalog's and payments' replies, group ``orders``, one broker.
 
     Each reply's order change, the outbox rows of its events and the inbox claim commit in one
-    transaction; the doorbell wakes the relay after it.
+    transaction; the doorbell wakes the relay after it. ``resources``: as in :func:`build_app`.
     """
-    engine = create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
-    doorbell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="orders-consumer-doorbell"
-    )
+    closers: list[Closer] = []
+    doorbell: Doorbell
+    if resources is not None:
+        engine, doorbell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(
+            settings.database, application_name=f"{settings.service_name}-consumer"
+        )
+        own = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="orders-consumer-doorbell"
+        )
+        doorbell, closers = own, [own.close]
     uow = unit_of_work_factory(
         create_session_factory(engine),
         doorbell,
@@ -237,7 +261,7 @@ def build_consumer(
         },
         policy=policy,
         max_workers=settings.consumer_max_workers,
-        closers=[doorbell.close],
+        closers=closers,
     )
 
 
@@ -248,28 +272,44 @@ def build_relay(settings: OrdersSettings) -> tuple[OutboxRelay, FastAPI]:
 
 @dataclass
 class WorkerProcess:
-    """The saga worker, its health app, and what to close once the worker ended."""
+    """The saga worker, its health app, and what to close once the worker ended.
+
+    ``engine`` and ``doorbell`` are None when they belong to the process (shared with its other
+    roles), which closes them itself.
+    """
 
     worker: SagaWorker
     health: FastAPI
-    engine: AsyncEngine
-    doorbell: PgNotifyDoorbell
+    engine: AsyncEngine | None
+    doorbell: PgNotifyDoorbell | None
 
     async def close(self) -> None:
-        """Close the doorbell's connection and the engine's pool."""
-        await self.doorbell.close()
-        await self.engine.dispose()
+        """Close the doorbell's connection and the engine's pool, if they are the worker's."""
+        if self.doorbell is not None:
+            await self.doorbell.close()
+        if self.engine is not None:
+            await self.engine.dispose()
 
 
-def build_worker(settings: OrdersSettings) -> WorkerProcess:
-    """Wire the saga worker (deadline sweeper, idempotency-key purge) and its health app."""
-    engine = create_engine(
-        settings.database.model_copy(update={"pool_size": 2, "max_overflow": 2}),
-        application_name=f"{settings.service_name}-worker",
-    )
-    doorbell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="orders-worker-doorbell"
-    )
+def build_worker(
+    settings: OrdersSettings, *, resources: ProcessResources | None = None
+) -> WorkerProcess:
+    """Wire the saga worker (deadline sweeper, idempotency-key purge) and its health app.
+
+    ``resources``: as in :func:`build_app`.
+    """
+    if resources is not None:
+        engine: AsyncEngine = resources.engine
+        doorbell: Doorbell = resources.doorbell
+        own_engine, own_doorbell = None, None
+    else:
+        engine = own_engine = create_engine(
+            settings.database.model_copy(update={"pool_size": 2, "max_overflow": 2}),
+            application_name=f"{settings.service_name}-worker",
+        )
+        doorbell = own_doorbell = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="orders-worker-doorbell"
+        )
     use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
     worker = SagaWorker(
         use_cases,
@@ -284,4 +324,4 @@ def build_worker(settings: OrdersSettings) -> WorkerProcess:
         readiness={"postgres": partial(check_postgres, engine)},
         readiness_timeout_s=settings.readiness_timeout_s,
     )
-    return WorkerProcess(worker, health, engine, doorbell)
+    return WorkerProcess(worker, health, own_engine, own_doorbell)

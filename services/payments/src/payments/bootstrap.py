@@ -50,7 +50,7 @@ from payments.settings import (
 from shared.auth import KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
-from shared.http import create_app
+from shared.http import Closer, create_app
 from shared.http.service import create_service_app
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
@@ -58,6 +58,7 @@ from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.observability.metrics import Metrics
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell, RelayWakeup
 from shared.outbox.process import build_relay_process
+from shared.process import ProcessResources
 from shared.resilience import AsyncCircuitBreaker, RetryPolicy
 
 __all__ = [
@@ -201,12 +202,22 @@ def build_worker_use_cases(
     )
 
 
-def build_app(settings: PaymentsSettings, *, keys: KeySource | None = None) -> FastAPI:
+def build_app(
+    settings: PaymentsSettings,
+    *,
+    keys: KeySource | None = None,
+    resources: ProcessResources | None = None,
+) -> FastAPI:
     """Wire payments' HTTP app (contracts/openapi/payments.yaml): reads only.
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests).
+    ``resources``: the engine of the process it shares with other roles, else its own.
     """
-    engine = create_engine(settings.database, application_name=settings.service_name)
+    engine = (
+        resources.engine
+        if resources is not None
+        else create_engine(settings.database, application_name=settings.service_name)
+    )
     use_cases = build_use_cases(
         create_session_factory(engine), provider_name=settings.provider.name
     )
@@ -222,15 +233,27 @@ def build_app(settings: PaymentsSettings, *, keys: KeySource | None = None) -> F
 
 
 def build_consumer(
-    settings: PaymentsSettings, *, policy: RedeliveryPolicy | None = None
+    settings: PaymentsSettings,
+    *,
+    policy: RedeliveryPolicy | None = None,
+    resources: ProcessResources | None = None,
 ) -> ConsumerProcess:
     """Wire the consumer of ``orders.events``: each event's payment change and its inbox claim
-    commit in one transaction; the worker is woken (NOTIFY) after the commit."""
-    engine = create_engine(settings.database, application_name=f"{settings.service_name}-consumer")
-    relay_bell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="payments-consumer-doorbell"
-    )
+    commit in one transaction; the worker is woken (NOTIFY) after the commit. ``resources``:
+    the engine and relay doorbell of the process it shares with other roles, else its own."""
     worker_bell = worker_doorbell(settings.database, application_name="payments-consumer-wake")
+    closers: list[Closer] = [worker_bell.close]
+    relay_bell: Doorbell
+    if resources is not None:
+        engine, relay_bell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(
+            settings.database, application_name=f"{settings.service_name}-consumer"
+        )
+        own = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="payments-consumer-doorbell"
+        )
+        relay_bell, closers = own, [own.close, *closers]
     uow = unit_of_work_factory(create_session_factory(engine), relay_bell, worker_bell)
     use_cases = bootstrap(uow=uow, provider_name=settings.provider.name)
     return build_consumer_process(
@@ -241,27 +264,37 @@ def build_consumer(
         group=settings.consumer_group,
         topics={settings.orders_topic: build_handlers(use_cases)},
         policy=policy,
-        closers=[relay_bell.close, worker_bell.close],
+        closers=closers,
     )
 
 
 def build_worker(
-    settings: PaymentsSettings, *, metrics: Metrics | None = None
+    settings: PaymentsSettings,
+    *,
+    metrics: Metrics | None = None,
+    resources: ProcessResources | None = None,
 ) -> tuple[PaymentWorker, FastAPI]:
     """Wire the payment worker (LISTEN + polling, provider behind its breaker) and its health app.
 
     Readiness checks PostgreSQL only: while the provider is down the worker is doing its job
-    (postponing payments), not failing.
+    (postponing payments), not failing. ``resources``: the engine and relay doorbell of the
+    process it shares with other roles (which closes them), else its own.
     """
-    engine = create_engine(
-        settings.database.model_copy(
-            update={"pool_size": min(settings.worker.concurrency, 20), "max_overflow": 10}
-        ),
-        application_name=f"{settings.service_name}-worker",
-    )
-    relay_bell = PgNotifyDoorbell(
-        settings.database, outbox_table, application_name="payments-worker-doorbell"
-    )
+    release: list[Closer] = []
+    relay_bell: Doorbell
+    if resources is not None:
+        engine, relay_bell = resources.engine, resources.doorbell
+    else:
+        engine = create_engine(
+            settings.database.model_copy(
+                update={"pool_size": min(settings.worker.concurrency, 20), "max_overflow": 10}
+            ),
+            application_name=f"{settings.service_name}-worker",
+        )
+        own = PgNotifyDoorbell(
+            settings.database, outbox_table, application_name="payments-worker-doorbell"
+        )
+        relay_bell, release = own, [own.close, engine.dispose]
     client = provider_client(settings.provider, connections=settings.worker.concurrency)
     provider = build_provider(settings.provider, client, metrics=metrics)
     wakeup = RelayWakeup()
@@ -278,8 +311,8 @@ def build_worker(
         # After the last payment in flight has recorded its outcome (not in the health app's
         # lifespan, which ends first on SIGTERM).
         await client.aclose()
-        await relay_bell.close()
-        await engine.dispose()
+        for close in release:
+            await close()
 
     worker = PaymentWorker(
         use_cases,

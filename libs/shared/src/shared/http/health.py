@@ -93,10 +93,11 @@ def health_router(
     """Return a router serving ``GET /health/live`` and ``GET /health/ready``.
 
     Args:
-        readiness: named checks, e.g. ``{"postgres": ..., "kafka": ...}``.
+        readiness: named checks, e.g. ``{"postgres": ..., "kafka": ...}``; read at each
+            request, so checks added to it later are served too.
         timeout_s: the budget of each check; a check over budget counts as failed.
     """
-    checks = dict(readiness)
+    checks = readiness
     router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
 
     @router.get("/live")

@@ -17,14 +17,14 @@ import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
 
 from shared.settings import ServiceSettings
 
-__all__ = ["GracefulServer", "serve_http", "serve_with_worker"]
+__all__ = ["GracefulServer", "serve_http", "serve_with_worker", "server_config"]
 
 
 class GracefulServer(uvicorn.Server):
@@ -47,13 +47,21 @@ class GracefulServer(uvicorn.Server):
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+def server_config(
+    app: FastAPI, host: str, port: int, *, lifespan: Literal["auto", "on", "off"] = "auto"
+) -> uvicorn.Config:
+    """The uvicorn configuration of every Ordo server: uvloop, httptools, no access log.
+
+    ``lifespan="off"`` for a process that opens and closes the app's lifespan itself, around
+    other work than the server's (:mod:`shared.process`).
+    """
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
         http="httptools",
+        lifespan=lifespan,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -63,7 +71,7 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 def serve_http(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve ``app`` on ``settings.http_host:http_port`` until SIGTERM/SIGINT (blocking)."""
-    GracefulServer(_config(app, settings.http_host, settings.http_port)).run()
+    GracefulServer(server_config(app, settings.http_host, settings.http_port)).run()
 
 
 async def serve_with_worker(
@@ -80,7 +88,7 @@ async def serve_with_worker(
     uvicorn turns SIGTERM/SIGINT into a graceful end of the server; ``stop`` then asks the worker
     to finish its round. A failure of whichever ended first is raised once both are done.
     """
-    server = GracefulServer(_config(health, host, port))
+    server = GracefulServer(server_config(health, host, port))
     working = asyncio.create_task(worker, name=name)
     serving = asyncio.create_task(server.serve(), name=f"{name}-health")
     done, _ = await asyncio.wait({working, serving}, return_when=asyncio.FIRST_COMPLETED)

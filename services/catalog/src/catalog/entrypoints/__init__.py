@@ -1,1 +1,1 @@
-"""Catalog's processes: api, consumer, relay (one console script each)."""
+"""Catalog's processes: ``ordo-catalog`` (any roles, ``ORDO_ROLES``) and one script per role."""

@@ -1,19 +1,17 @@
-"""Catalog's HTTP process: ``ordo-catalog-api`` (uvicorn, one worker)."""
+"""Catalog's HTTP process alone: ``ordo-catalog-api`` (``ORDO_HTTP_PORT`` 8002).
+
+What the role does and how it stops: ``catalog.entrypoints.service``.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from catalog.bootstrap import CatalogSettings, build_app
-from shared.http import serve_http
-from shared.observability import configure_process
+from catalog.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, serve until SIGTERM."""
-    settings = CatalogSettings()
-    configure_process(settings, version("ordo-catalog"))
-    serve_http(build_app(settings), settings)
+    """Run the api role alone until SIGTERM."""
+    run_service(SPEC, roles="api")
 
 
 if __name__ == "__main__":

@@ -1,30 +1,17 @@
-"""Catalog's outbox relay: ``ordo-catalog-relay``.
+"""Catalog's outbox relay alone: ``ordo-catalog-relay`` (health on 8202).
 
-Publishes ``catalog.events`` from the outbox and serves ``/health/live``, ``/health/ready``
-and ``/metrics`` on ``ORDO_RELAY_HEALTH_PORT`` (8202), so infra can probe it like the APIs.
-On SIGTERM the health server stops, then the relay finishes its round and exits.
+What the role does and how it stops: ``catalog.entrypoints.service``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from catalog.bootstrap import CatalogSettings, build_relay
-from shared.observability import configure_process
-from shared.outbox.process import serve_relay
-from shared.runtime import run
+from catalog.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, relay until SIGTERM."""
-    settings = CatalogSettings()
-    name = configure_process(settings, version("ordo-catalog"), "relay")
-    relay, health = build_relay(settings)
-    run(
-        serve_relay(
-            relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
-        )
-    )
+    """Run the relay role alone until SIGTERM."""
+    run_service(SPEC, roles="relay")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,2 @@
-"""Identity's processes: api (HTTP), relay (outbox -> Kafka), cli (keys)."""
+"""Identity's processes: ``ordo-identity`` (api and relay, ``ORDO_ROLES``), one script per role, and
+``ordo-identity-cli`` (keys)."""

@@ -1,19 +1,17 @@
-"""Identity's HTTP process: ``ordo-identity-api`` (uvicorn, one worker)."""
+"""Identity's HTTP process alone: ``ordo-identity-api`` (``ORDO_HTTP_PORT`` 8001).
+
+What the role does and how it stops: ``identity.entrypoints.service``.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from identity.bootstrap import IdentitySettings, build_app
-from shared.http import serve_http
-from shared.observability import configure_process
+from identity.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, serve until SIGTERM."""
-    settings = IdentitySettings()
-    configure_process(settings, version("ordo-identity"))
-    serve_http(build_app(settings), settings)
+    """Run the api role alone until SIGTERM."""
+    run_service(SPEC, roles="api")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,2 @@
-"""Notifications' processes: api, consumer, worker, relay (one console script each)."""
+"""Notifications' processes: ``ordo-notifications`` (any roles, ``ORDO_ROLES``) and one script per
+role."""

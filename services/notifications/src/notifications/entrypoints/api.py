@@ -1,19 +1,17 @@
-"""Notifications' HTTP process: ``ordo-notifications-api`` (uvicorn, one worker, port 8005)."""
+"""Notifications' HTTP process alone: ``ordo-notifications-api`` (``ORDO_HTTP_PORT`` 8005).
+
+What the role does and how it stops: ``notifications.entrypoints.service``.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from notifications.bootstrap import NotificationsSettings, build_app
-from shared.http import serve_http
-from shared.observability import configure_process
+from notifications.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, serve until SIGTERM."""
-    settings = NotificationsSettings()
-    configure_process(settings, version("ordo-notifications"))
-    serve_http(build_app(settings), settings)
+    """Run the api role alone until SIGTERM."""
+    run_service(SPEC, roles="api")
 
 
 if __name__ == "__main__":

@@ -1,30 +1,17 @@
-"""Notifications' outbox relay: ``ordo-notifications-relay``.
+"""Notifications' outbox relay alone: ``ordo-notifications-relay`` (health on 8205).
 
-Publishes ``notifications.events`` (delivery outcomes) from the outbox and serves
-``/health/live``, ``/health/ready`` and ``/metrics`` on ``ORDO_RELAY_HEALTH_PORT`` (8205).
-On SIGTERM the health server stops, then the relay finishes its round and exits.
+What the role does and how it stops: ``notifications.entrypoints.service``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from notifications.bootstrap import NotificationsSettings, build_relay
-from shared.observability import configure_process
-from shared.outbox.process import serve_relay
-from shared.runtime import run
+from notifications.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, relay until SIGTERM."""
-    settings = NotificationsSettings()
-    name = configure_process(settings, version("ordo-notifications"), "relay")
-    relay, health = build_relay(settings)
-    run(
-        serve_relay(
-            relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
-        )
-    )
+    """Run the relay role alone until SIGTERM."""
+    run_service(SPEC, roles="relay")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Orders' processes: api, consumer, relay, worker (one console script each)."""
+"""Orders' processes: ``ordo-orders`` (any roles, ``ORDO_ROLES``) and one script per role."""

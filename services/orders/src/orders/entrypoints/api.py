@@ -1,19 +1,17 @@
-"""Orders' HTTP process: ``ordo-orders-api`` (uvicorn, one worker, ``ORDO_HTTP_PORT`` 8003)."""
+"""Orders' HTTP process: ``ordo-orders-api`` (``ORDO_HTTP_PORT`` 8003), the split layout's API.
+
+What the role does and how it stops: ``orders.entrypoints.service``.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from orders.bootstrap import OrdersSettings, build_app
-from shared.http import serve_http
-from shared.observability import configure_process
+from orders.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, serve until SIGTERM."""
-    settings = OrdersSettings()
-    configure_process(settings, version("ordo-orders"))
-    serve_http(build_app(settings), settings)
+    """Run the api role alone until SIGTERM."""
+    run_service(SPEC, roles="api")
 
 
 if __name__ == "__main__":

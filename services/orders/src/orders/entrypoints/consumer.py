@@ -1,33 +1,17 @@
-"""Orders' saga consumer: ``ordo-orders-consumer``.
+"""Orders' saga consumer alone: ``ordo-orders-consumer`` (health on 8103).
 
-Consumes ``catalog.events`` and ``payments.events`` as group ``orders`` (two idempotent
-consumers on one broker) and serves ``/health/live``, ``/health/ready`` and ``/metrics`` on
-``ORDO_CONSUMER_HEALTH_PORT`` (8103). On SIGTERM the health server stops, then the broker
-finishes the messages in progress, the consumers flush their offset commits and exit.
+What the role does and how it stops: ``orders.entrypoints.service``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from orders.bootstrap import OrdersSettings, build_consumer
-from shared.inbox.process import serve_consumers
-from shared.observability import configure_process
-from shared.runtime import run
+from orders.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, consume until SIGTERM."""
-    settings = OrdersSettings()
-    configure_process(settings, version("ordo-orders"), "consumer")
-    run(
-        serve_consumers(
-            build_consumer(settings),
-            host=settings.http_host,
-            port=settings.consumer_health_port,
-            partitions=settings.topic_partitions,
-        )
-    )
+    """Run the consumer role alone until SIGTERM."""
+    run_service(SPEC, roles="consumer")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Payments' processes: api, consumer, worker, relay (one console script each)."""
+"""Payments' processes: ``ordo-payments`` (any roles, ``ORDO_ROLES``) and one script per role."""

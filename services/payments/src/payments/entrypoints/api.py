@@ -1,19 +1,17 @@
-"""Payments' HTTP process: ``ordo-payments-api`` (uvicorn, one worker, port 8004)."""
+"""Payments' HTTP process alone: ``ordo-payments-api`` (``ORDO_HTTP_PORT`` 8004).
+
+What the role does and how it stops: ``payments.entrypoints.service``.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from payments.bootstrap import PaymentsSettings, build_app
-from shared.http import serve_http
-from shared.observability import configure_process
+from payments.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, serve until SIGTERM."""
-    settings = PaymentsSettings()
-    configure_process(settings, version("ordo-payments"))
-    serve_http(build_app(settings), settings)
+    """Run the api role alone until SIGTERM."""
+    run_service(SPEC, roles="api")
 
 
 if __name__ == "__main__":

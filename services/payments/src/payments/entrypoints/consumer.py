@@ -1,34 +1,17 @@
-"""Payments' saga consumer: ``ordo-payments-consumer``.
+"""Payments' saga consumer alone: ``ordo-payments-consumer`` (health on 8104).
 
-Consumes ``orders.events`` as group ``payments`` (record a payment, cancel it) through the
-chassis' idempotent consumer, and serves ``/health/live``, ``/health/ready`` and ``/metrics`` on
-``ORDO_CONSUMER_HEALTH_PORT`` (8104). It never calls the provider: it wakes the worker. On
-SIGTERM the health server stops, then the broker finishes the message in progress, the consumer
-flushes its offset commits and exits.
+What the role does and how it stops: ``payments.entrypoints.service``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from payments.bootstrap import PaymentsSettings, build_consumer
-from shared.inbox.process import serve_consumers
-from shared.observability import configure_process
-from shared.runtime import run
+from payments.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, consume until SIGTERM."""
-    settings = PaymentsSettings()
-    configure_process(settings, version("ordo-payments"), "consumer")
-    run(
-        serve_consumers(
-            build_consumer(settings),
-            host=settings.http_host,
-            port=settings.consumer_health_port,
-            partitions=settings.orders_partitions,
-        )
-    )
+    """Run the consumer role alone until SIGTERM."""
+    run_service(SPEC, roles="consumer")
 
 
 if __name__ == "__main__":

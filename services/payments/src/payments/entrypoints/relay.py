@@ -1,32 +1,17 @@
-"""Payments' outbox relay: ``ordo-payments-relay``.
+"""Payments' outbox relay alone: ``ordo-payments-relay`` (health on 8204).
 
-Publishes ``payments.events`` from the outbox and serves ``/health/live``, ``/health/ready`` and
-``/metrics`` on ``ORDO_RELAY_HEALTH_PORT`` (8204), so infra can probe it like the APIs. On
-SIGTERM the health server stops, then the relay finishes its round and exits.
+What the role does and how it stops: ``payments.entrypoints.service``.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
-from payments.bootstrap import PaymentsSettings, build_relay
-from shared.observability import configure_process
-from shared.outbox.process import serve_relay
-from shared.runtime import run
+from payments.entrypoints.service import SPEC
+from shared.process import run_service
 
 
 def main() -> None:
-    """Read settings, configure logging and tracing, relay until SIGTERM."""
-    settings = PaymentsSettings()
-    name = configure_process(settings, version("ordo-payments"), "relay")
-    run(_serve(settings, name))
-
-
-async def _serve(settings: PaymentsSettings, name: str) -> None:
-    relay, health = build_relay(settings)
-    await serve_relay(
-        relay, health, host=settings.http_host, port=settings.relay_health_port, name=name
-    )
+    """Run the relay role alone until SIGTERM."""
+    run_service(SPEC, roles="relay")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""Catalog's processes declared once; ``ordo-catalog`` runs the roles ``ORDO_ROLES`` names.
+
+Roles: ``api`` (contracts/openapi/catalog.yaml with its read caches, and the periodic purge of
+expired Idempotency-Keys; ``ORDO_HTTP_PORT`` 8002), ``consumer`` (reserves, releases and
+commits stock on ``orders.events``, group ``catalog``), ``relay`` (the outbox to
+``catalog.events``). All of them by default, in one process on port 8002; each alone is also
+``ordo-catalog-<role>``, on its own health port (8102, 8202) when it is not the API.
+"""
+
+from __future__ import annotations
+
+from catalog.adapters.persistence.tables import outbox
+from catalog.bootstrap import CatalogSettings, build_app, build_consumer
+from shared.process import Consumers, ProcessResources, ServiceSpec, run_service
+
+
+def _consumers(settings: CatalogSettings, resources: ProcessResources) -> Consumers:
+    process = build_consumer(settings, resources=resources)
+    return Consumers(process, partitions=settings.orders_partitions)
+
+
+def _health_ports(settings: CatalogSettings) -> dict[str, int]:
+    return {"consumer": settings.consumer_health_port, "relay": settings.relay_health_port}
+
+
+SPEC = ServiceSpec(
+    distribution="ordo-catalog",
+    settings=CatalogSettings,
+    api=lambda settings, resources: build_app(settings, resources=resources),
+    consumers=_consumers,
+    outbox=outbox,
+    health_ports=_health_ports,
+)
+
+
+def main() -> None:
+    """Run the roles of ``ORDO_ROLES`` (default: all) in one process until SIGTERM."""
+    run_service(SPEC)
+
+
+if __name__ == "__main__":
+    main()

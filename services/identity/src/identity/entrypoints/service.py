@@ -1,0 +1,35 @@
+"""Identity's processes declared once; ``ordo-identity`` runs the roles ``ORDO_ROLES`` names.
+
+Roles: ``api`` (orgs, users, sessions, JWKS, and the periodic purge of expired
+Idempotency-Keys; ``ORDO_HTTP_PORT`` 8001) and ``relay`` (the outbox to ``identity.events``).
+Both by default, in one process on port 8001; each alone is also ``ordo-identity-<role>``, the
+relay on its own health port (8101).
+"""
+
+from __future__ import annotations
+
+from identity.adapters.persistence.tables import outbox
+from identity.bootstrap import IdentitySettings, build_app
+from shared.process import ServiceSpec, run_service
+
+
+def _health_ports(settings: IdentitySettings) -> dict[str, int]:
+    return {"relay": settings.relay_health_port}
+
+
+SPEC = ServiceSpec(
+    distribution="ordo-identity",
+    settings=IdentitySettings,
+    api=lambda settings, resources: build_app(settings, resources=resources),
+    outbox=outbox,
+    health_ports=_health_ports,
+)
+
+
+def main() -> None:
+    """Run the roles of ``ORDO_ROLES`` (default: all) in one process until SIGTERM."""
+    run_service(SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Orders' processes declared once; ``ordo-orders`` runs the roles ``ORDO_ROLES`` names.
+
+Roles: ``api`` (contracts/openapi/orders.yaml, ``ORDO_HTTP_PORT`` 8003), ``consumer`` (the
+saga on ``catalog.events`` and ``payments.events``, group ``orders``), ``relay`` (the outbox
+to ``orders.events``), ``worker`` (the deadline sweeper and the Idempotency-Key purge). All of
+them by default, in one process on port 8003; each alone is also ``ordo-orders-<role>``, on its
+own health port (8103, 8203, 8303) when it is not the API.
+"""
+
+from __future__ import annotations
+
+from orders.adapters.persistence.tables import outbox
+from orders.bootstrap import OrdersSettings, build_app, build_consumer, build_worker
+from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
+
+
+def _consumers(settings: OrdersSettings, resources: ProcessResources) -> Consumers:
+    process = build_consumer(settings, resources=resources)
+    return Consumers(process, partitions=settings.topic_partitions)
+
+
+def _workers(settings: OrdersSettings, resources: ProcessResources) -> list[Worker]:
+    process = build_worker(settings, resources=resources)
+    return [Worker("orders-worker", process.worker.run, process.worker.stop, process.close)]
+
+
+def _health_ports(settings: OrdersSettings) -> dict[str, int]:
+    return {
+        "consumer": settings.consumer_health_port,
+        "relay": settings.relay_health_port,
+        "worker": settings.worker_health_port,
+    }
+
+
+SPEC = ServiceSpec(
+    distribution="ordo-orders",
+    settings=OrdersSettings,
+    api=lambda settings, resources: build_app(settings, resources=resources),
+    consumers=_consumers,
+    outbox=outbox,
+    workers=_workers,
+    health_ports=_health_ports,
+)
+
+
+def main() -> None:
+    """Run the roles of ``ORDO_ROLES`` (default: all) in one process until SIGTERM."""
+    run_service(SPEC)
+
+
+if __name__ == "__main__":
+    main()
