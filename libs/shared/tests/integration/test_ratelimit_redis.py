@@ -86,3 +86,29 @@ async def test_headers_are_on_other_errors_too(redis_client: Redis, redis_prefix
         response = await client.post("/denied")
     assert response.status_code == 403
     assert response.headers["ratelimit"].startswith('"x";r=4;')
+
+
+async def test_one_redis_round_trip_per_request_whatever_the_rules(
+    redis_client: Redis, redis_prefix: str
+) -> None:
+    rules = (
+        RateLimitRule("ip", "100/minute", fail_open=True),
+        RateLimitRule("user", "100/minute", per="user", fail_open=True),
+        RateLimitRule("login", "3/minute"),
+    )
+    app = app_with(redis_client, redis_prefix, *rules, user="alice")
+    commands: list[str] = []
+    execute = redis_client.execute_command
+
+    async def counting(*args: object, **options: object) -> object:
+        commands.append(str(args[0]))
+        return await execute(*args, **options)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.post("/login")).status_code == 200  # loads the script once
+        redis_client.execute_command = counting  # type: ignore[method-assign]
+        answers = [await client.post("/login") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 429, 429]
+    assert commands == ["EVALSHA"] * 4  # three rules, allowed or limited: one round trip
+    assert answers[1].headers["ratelimit"].startswith('"login";r=0;t=')

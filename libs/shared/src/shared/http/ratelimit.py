@@ -1,6 +1,10 @@
 """Rate limits in Redis, per client IP and per user, with the IETF RateLimit header fields.
 
-Built on the ``limits`` library (sliding-window counters in Redis, shared by every instance).
+Sliding-window counters in Redis, shared by every instance: the ``limits`` library's algorithm
+(two fixed windows, the previous one weighted by how much of it still overlaps the sliding
+window), run for all the rules of a request in ONE Lua script, so a limited request costs one
+Redis round trip (EVALSHA) whatever its number of rules (``limits`` itself needs two per rule:
+the hit, then the window's stats for the headers).
 A :class:`RateLimitGuard` is a FastAPI dependency holding one or more :class:`RateLimitRule`:
 each request spends one hit of every rule; when one is exhausted it raises
 :class:`~shared.errors.RateLimitedError`, which the problem handlers turn into a 429 with
@@ -12,20 +16,21 @@ each request spends one hit of every rule; when one is exhausted it raises
 
 Header values are built only from rule names (set by the service) and numbers: nothing the
 client sent is reflected.
+
+The script touches the keys of several identities (an IP, a user) in one call: on a Redis
+Cluster they would need a common hash tag; Ordo runs one Redis node (or Sentinel).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -66,7 +71,12 @@ class RateLimitRule:
 
     def item(self) -> RateLimitItem:
         """The parsed ``limits`` item."""
-        return parse(self.limit)
+        return _parse(self.limit)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(limit: str) -> RateLimitItem:
+    return parse(limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +91,48 @@ class RateLimitDecision:
     reset_after_s: int
 
 
+# Per rule i: KEYS[2i-1] the previous window's counter, KEYS[2i] the current one; ARGV[2i-1] the
+# quota, ARGV[2i] the window in ms. The current counter lives two windows; once less than one
+# window of its life is left, its window has ended and it becomes the previous one (as in
+# ``limits``). Returns, per rule: allowed (1/0), previous count and ms left, current count and
+# ms left, after the hit.
+_SLIDING_WINDOW_HITS = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  local prev_key, cur_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local quota = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local cur_ttl = redis.call('pttl', cur_key)
+  if cur_ttl > 0 and cur_ttl < window then
+    redis.call('rename', cur_key, prev_key)
+    redis.call('set', cur_key, 0, 'PX', cur_ttl + window)
+  end
+  local prev_count = tonumber(redis.call('get', prev_key)) or 0
+  local prev_ttl = math.max(redis.call('pttl', prev_key), 0)
+  local cur_count = tonumber(redis.call('get', cur_key)) or 0
+  cur_ttl = math.max(redis.call('pttl', cur_key), 0)
+  local allowed = 0
+  if math.floor(prev_count * prev_ttl / window) + cur_count + 1 <= quota then
+    allowed = 1
+    if redis.call('exists', cur_key) == 1 then
+      cur_count = redis.call('incrby', cur_key, 1)
+    else
+      redis.call('set', cur_key, 1, 'PX', window * 2)
+      cur_count, cur_ttl = 1, window * 2
+    end
+  end
+  table.insert(out, allowed)
+  table.insert(out, prev_count)
+  table.insert(out, prev_ttl)
+  table.insert(out, cur_count)
+  table.insert(out, cur_ttl)
+end
+return out
+"""
+
+
 class RedisRateLimiter:
-    """Counts hits in Redis with ``limits``' sliding-window counter.
+    """Counts hits in Redis: sliding-window counters, every rule of a request in one script.
 
     Args:
         redis: the service's client; its connection pool is shared, not duplicated.
@@ -90,32 +140,57 @@ class RedisRateLimiter:
     """
 
     def __init__(self, redis: Redis, *, key_prefix: str = "ordo:ratelimit") -> None:
-        storage = RedisStorage(
-            "async+redis://localhost:6379",  # unused: the shared pool decides
-            implementation="redispy",
-            key_prefix=key_prefix,
-            wrap_exceptions=True,
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-        )
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._redis = redis
+        self._prefix = key_prefix
+        self._script = redis.register_script(_SLIDING_WINDOW_HITS)
 
-    async def hit(self, rule: RateLimitRule, identity: str, *, now: float) -> RateLimitDecision:
-        """Spend one hit of ``rule`` for ``identity``; ``now`` is epoch seconds (as ``limits``)."""
-        item = rule.item()
-        allowed = await self._strategy.hit(item, rule.name, identity)
-        stats = await self._strategy.get_window_stats(item, rule.name, identity)
-        return RateLimitDecision(
-            rule=rule.name,
-            allowed=allowed,
-            quota=item.amount,
-            window_s=item.get_expiry(),
-            remaining=max(0, stats.remaining),
-            reset_after_s=max(1, math.ceil(stats.reset_time - now)),
-        )
+    async def hit(self, rule: RateLimitRule, identity: str) -> RateLimitDecision:
+        """Spend one hit of ``rule`` for ``identity``."""
+        [decision] = await self.hit_all([(rule, identity)])
+        return decision
+
+    async def hit_all(self, hits: Sequence[tuple[RateLimitRule, str]]) -> list[RateLimitDecision]:
+        """Spend one hit of each (rule, identity), in one round trip; one decision each."""
+        keys: list[str] = []
+        args: list[int] = []
+        for rule, identity in hits:
+            item = rule.item()
+            keys.extend(self._keys(rule, item, identity))
+            args.extend((item.amount, item.get_expiry() * 1000))
+        raw: list[Any] = await self._script(keys=keys, args=args)
+        return [_decision(rule, raw[5 * i : 5 * i + 5]) for i, (rule, _identity) in enumerate(hits)]
 
     async def clear(self, rule: RateLimitRule, identity: str) -> None:
         """Forget the counter of ``rule`` for ``identity``."""
-        await self._strategy.clear(rule.item(), rule.name, identity)
+        await self._redis.delete(*self._keys(rule, rule.item(), identity))
+
+    def _keys(self, rule: RateLimitRule, item: RateLimitItem, identity: str) -> tuple[str, str]:
+        base = f"{self._prefix}:{rule.name}/{item.amount}/{item.get_expiry()}/{identity}"
+        return f"{base}/previous", f"{base}/current"
+
+
+def _decision(rule: RateLimitRule, values: Sequence[Any]) -> RateLimitDecision:
+    """The decision and header numbers, computed as ``limits``' window stats are."""
+    allowed, previous, previous_ms, current, current_ms = (int(v) for v in values)
+    item = rule.item()
+    window_s = item.get_expiry()
+    previous_left_s, current_left_s = previous_ms / 1000, current_ms / 1000
+    weighted = previous * previous_left_s / window_s + current
+    reset_in = 0.0
+    if previous or current:
+        reset_in = math.inf
+        if previous:
+            reset_in = previous_left_s % (window_s / previous)
+        if current:
+            reset_in = min(reset_in, current_left_s % window_s)
+    return RateLimitDecision(
+        rule=rule.name,
+        allowed=bool(allowed),
+        quota=item.amount,
+        window_s=window_s,
+        remaining=max(0, item.amount - math.floor(weighted)),
+        reset_after_s=max(1, math.ceil(reset_in)),
+    )
 
 
 def client_ip(request: Request, *, trusted_proxy_hops: int = 0) -> str:
@@ -145,7 +220,6 @@ class RateLimitGuard:
         rules: the rules this route group spends.
         user_of: returns the caller's user id (or None when anonymous) for per-user rules.
         trusted_proxy_hops: see :func:`client_ip`.
-        wall_clock: seconds since the epoch.
     """
 
     def __init__(
@@ -155,29 +229,31 @@ class RateLimitGuard:
         *,
         user_of: UserOf | None = None,
         trusted_proxy_hops: int = 0,
-        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         self._limiter = limiter
         self._rules = tuple(rules)
         self._user_of = user_of
+        self._per_user = any(rule.per == "user" for rule in self._rules)
         self._hops = trusted_proxy_hops
-        self._clock = wall_clock or time.time
 
     async def __call__(self, request: Request) -> None:
         """Spend the hits; record the tightest decision for the headers; raise on exhaustion."""
-        decisions: list[RateLimitDecision] = []
         user: str | None = None
-        if self._user_of is not None and any(r.per == "user" for r in self._rules):
+        if self._user_of is not None and self._per_user:
             user = await self._user_of(request)
+        hits: list[tuple[RateLimitRule, str]] = []
+        ip: str | None = None
         for rule in self._rules:
-            identity = client_ip(request, trusted_proxy_hops=self._hops)
             if rule.per == "user":
                 if user is None:
                     continue
-                identity = user
-            decision = await self._hit(rule, identity)
-            if decision is not None:
-                decisions.append(decision)
+                hits.append((rule, user))
+            else:
+                ip = ip or client_ip(request, trusted_proxy_hops=self._hops)
+                hits.append((rule, ip))
+        if not hits:
+            return
+        decisions = await self._hit_all(hits)
         if not decisions:
             return
         denied = [d for d in decisions if not d.allowed]
@@ -190,13 +266,14 @@ class RateLimitGuard:
         if denied:
             raise RateLimitedError(retry_after=tightest.reset_after_s)
 
-    async def _hit(self, rule: RateLimitRule, identity: str) -> RateLimitDecision | None:
+    async def _hit_all(self, hits: list[tuple[RateLimitRule, str]]) -> list[RateLimitDecision]:
         try:
-            return await self._limiter.hit(rule, identity, now=self._clock())
+            return await self._limiter.hit_all(hits)
         except Exception as exc:
-            log.warning("rate_limit_unavailable", rule=rule.name, error=type(exc).__name__)
-            if rule.fail_open:
-                return None
+            names = ",".join(rule.name for rule, _ in hits)
+            log.warning("rate_limit_unavailable", rule=names, error=type(exc).__name__)
+            if all(rule.fail_open for rule, _ in hits):
+                return []
             raise DependencyUnavailableError("Rate limiting is unavailable.") from exc
 
 
