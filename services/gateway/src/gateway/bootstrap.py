@@ -3,7 +3,8 @@
 The gateway serves its health endpoints and the public /v1 API of contracts/openapi/
 gateway.v1.yaml: identity's operations (rate limits in Redis, browser and bearer modes, CSRF)
 and the commerce operations, forwarded to catalog, orders, payments and notifications, each
-behind its own timeout, circuit breaker and retry policy. The OpenAPI document it serves
+behind its own admission control (an adaptive concurrency limit), timeout, circuit breaker and
+retry policy. The OpenAPI document it serves
 (``/v1/openapi.json`` and ``/openapi.json``) is rendered from the mounted routes' validators.
 """
 
@@ -16,18 +17,20 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 
+from gateway.adapters.admission import Admission, track_admissions
 from gateway.adapters.http.commerce import build_commerce_router
 from gateway.adapters.http.edge import EdgeGuards, build_edge_router
 from gateway.adapters.http.proxy import install_upstream_problems, openapi_router
 from gateway.adapters.http.sessions import REFRESH_COOKIE
 from gateway.adapters.openapi import Contract, find_contract, served_document
-from gateway.adapters.upstream import UpstreamClient
-from shared.auth import JwksKeySource, TokenVerifier, http_jwks
+from gateway.adapters.transport import AiohttpTransport, Transport
+from gateway.adapters.upstream import UpstreamClient, UpstreamRequest
+from gateway.domain.admission import LimitPolicy
+from shared.auth import JwksFetcher, JwksKeySource, TokenVerifier
 from shared.auth.dependencies import BearerAuth
 from shared.caching import check_redis, create_redis
 from shared.db import check_postgres, create_engine
@@ -41,7 +44,7 @@ from shared.http.ratelimit import (
     RedisRateLimiter,
 )
 from shared.messaging import KafkaProbe
-from shared.observability import Metrics
+from shared.observability import Metrics, default_metrics
 from shared.resilience import AsyncCircuitBreaker, RetryPolicy
 from shared.settings import ServiceSettings
 
@@ -94,6 +97,46 @@ class UpstreamSettings(BaseModel):
     retry_max_delay_s: float = Field(default=0.5, ge=0)
     retry_after_s: int = Field(default=1, ge=1, le=3600)
     max_connections: int = Field(default=100, ge=1)
+    keepalive_s: float = Field(default=30.0, gt=0)
+
+
+class AdmissionSettings(BaseModel):
+    """Admission control: an adaptive concurrency limit per upstream (gateway.domain.admission).
+
+    ``ORDO_ADMISSION__ENABLED=false`` turns it off; ``queue_size`` calls may wait up to
+    ``max_wait_s`` for a slot (0: refuse at once); a refusal is a 503 with ``retry_after_s``.
+    """
+
+    enabled: bool = True
+    initial_limit: int = Field(default=20, ge=1)
+    min_limit: int = Field(default=4, ge=1)
+    max_limit: int = Field(default=200, ge=1)
+    smoothing: float = Field(default=0.2, gt=0, le=1)
+    tolerance: float = Field(default=1.5, ge=1)
+    headroom: int = Field(default=4, ge=0)
+    window_min_s: float = Field(default=0.1, gt=0)
+    window_max_s: float = Field(default=1.0, gt=0)
+    queue_size: int = Field(default=8, ge=0)
+    max_wait_s: float = Field(default=0.02, ge=0, le=1)
+    retry_after_s: int = Field(default=1, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AdmissionSettings:
+        self.policy()  # raises ValueError on inconsistent bounds
+        return self
+
+    def policy(self) -> LimitPolicy:
+        """The limit's policy."""
+        return LimitPolicy(
+            initial_limit=self.initial_limit,
+            min_limit=self.min_limit,
+            max_limit=self.max_limit,
+            smoothing=self.smoothing,
+            tolerance=self.tolerance,
+            headroom=self.headroom,
+            window_min_s=self.window_min_s,
+            window_max_s=max(self.window_min_s, self.window_max_s),
+        )
 
 
 class UpstreamsSettings(BaseModel):
@@ -130,6 +173,7 @@ class GatewaySettings(ServiceSettings):
     edge: EdgeSettings = EdgeSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     upstreams: UpstreamsSettings = Field(default_factory=UpstreamsSettings)
+    admission: AdmissionSettings = AdmissionSettings()
     contract_path: Path | None = None
 
 
@@ -143,18 +187,21 @@ def _guards(settings: GatewaySettings, limiter: RedisRateLimiter, auth: BearerAu
             return None  # the route's own authentication answers 401
         return str(principal.user_id) if principal is not None else None
 
+    general = (
+        RateLimitRule("ip", limits.per_ip, fail_open=True),
+        RateLimitRule("user", limits.per_user, per="user", fail_open=True),
+    )
+
     def guard(*rules: RateLimitRule) -> RateLimitGuard:
+        # The general rules ride along: one guard, so one Redis round trip, per request.
         return RateLimitGuard(
-            limiter, rules, user_of=user_of, trusted_proxy_hops=edge.trusted_proxy_hops
+            limiter, general + rules, user_of=user_of, trusted_proxy_hops=edge.trusted_proxy_hops
         )
 
     return EdgeGuards(
         auth=auth,
         csrf=CsrfProtection(allowed_origins=edge.allowed_origins, session_cookies=[REFRESH_COOKIE]),
-        general=guard(
-            RateLimitRule("ip", limits.per_ip, fail_open=True),
-            RateLimitRule("user", limits.per_user, per="user", fail_open=True),
-        ),
+        general=guard(),
         signup=guard(RateLimitRule("signup", limits.signup)),
         login=guard(RateLimitRule("login", limits.login)),
         refresh=guard(RateLimitRule("refresh", limits.refresh)),
@@ -166,23 +213,21 @@ def _guards(settings: GatewaySettings, limiter: RedisRateLimiter, auth: BearerAu
 def _upstream(
     name: str,
     settings: UpstreamSettings,
-    transport: httpx.AsyncBaseTransport | None,
+    admission: AdmissionSettings,
+    transport: Transport | None,
     metrics: Metrics | None,
 ) -> UpstreamClient:
-    # httpx's own read/write deadlines sit past the call's budget: with_timeout decides.
-    timeout = httpx.Timeout(
-        settings.timeout_s + 1.0, connect=min(settings.connect_timeout_s, settings.timeout_s)
-    )
-    http = httpx.AsyncClient(
-        base_url=settings.url,
-        transport=transport,
-        timeout=timeout,
-        limits=httpx.Limits(max_connections=settings.max_connections),
-        follow_redirects=False,
+    # The socket read deadline sits past the call's budget: with_timeout decides.
+    wire = transport or AiohttpTransport(
+        settings.url,
+        connect_timeout_s=min(settings.connect_timeout_s, settings.timeout_s),
+        read_timeout_s=settings.timeout_s + 1.0,
+        max_connections=settings.max_connections,
+        keepalive_s=settings.keepalive_s,
     )
     return UpstreamClient(
         name,
-        http,
+        wire,
         timeout_s=settings.timeout_s,
         breaker=AsyncCircuitBreaker(
             name,
@@ -196,7 +241,32 @@ def _upstream(
             max_delay_s=settings.retry_max_delay_s,
         ),
         retry_after_s=settings.retry_after_s,
+        admission=(
+            Admission(
+                name,
+                admission.policy(),
+                queue_size=admission.queue_size,
+                max_wait_s=admission.max_wait_s,
+                retry_after_s=admission.retry_after_s,
+            )
+            if admission.enabled
+            else None
+        ),
     )
+
+
+def _jwks(identity: UpstreamClient) -> JwksFetcher:
+    """Identity's JWKS, fetched through its upstream client (deadline, breaker, retries)."""
+    request = UpstreamRequest("GET", "/.well-known/jwks.json", idempotent=True)
+
+    async def fetch() -> Mapping[str, Any]:
+        answer = await identity.send(request)
+        document = answer.json() if answer.status == 200 else None
+        if not isinstance(document, dict):
+            raise ValueError(f"no JWKS document (status {answer.status})")
+        return document
+
+    return fetch
 
 
 def load_contract(settings: GatewaySettings) -> Contract:
@@ -208,7 +278,7 @@ def load_contract(settings: GatewaySettings) -> Contract:
 def build_app(
     settings: GatewaySettings,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Mapping[str, Transport] | None = None,
     metrics: Metrics | None = None,
     contract: Contract | None = None,
 ) -> FastAPI:
@@ -226,11 +296,15 @@ def build_app(
     kafka = KafkaProbe(settings.kafka)
     routes = transports or {}
     upstreams = {
-        name: _upstream(name, upstream, routes.get(name), metrics)
+        name: _upstream(name, upstream, settings.admission, routes.get(name), metrics)
         for name, upstream in settings.upstreams.items()
     }
+    track_admissions(
+        (metrics or default_metrics()).registry,
+        {name: c.admission for name, c in upstreams.items() if c.admission is not None},
+    )
     edge = settings.edge
-    keys = JwksKeySource(http_jwks("/.well-known/jwks.json", upstreams["identity"].http))
+    keys = JwksKeySource(_jwks(upstreams["identity"]))
     verifier = TokenVerifier(
         keys,
         issuer=edge.issuer,
@@ -246,7 +320,7 @@ def build_app(
             yield
         finally:
             for upstream in upstreams.values():
-                await upstream.http.aclose()
+                await upstream.transport.aclose()
             await kafka.close()
             await redis.aclose()
             await engine.dispose()

@@ -26,6 +26,8 @@ from identity.bootstrap import IdentitySettings, PasswordSettings
 from identity.bootstrap import build_app as build_identity
 from shared.settings import DatabaseSettings
 
+from .upstreams import AsgiTransport
+
 pytestmark = pytest.mark.integration
 
 IDENTITY = Path(__file__).resolve().parents[3] / "identity"
@@ -74,7 +76,7 @@ def edge_settings(gateway_settings: GatewaySettings, redis_prefix: str) -> Gatew
 
 
 async def edge_client(settings: GatewaySettings, identity_app: Any) -> httpx.AsyncClient:
-    app = build_app(settings, transports={"identity": httpx.ASGITransport(app=identity_app)})
+    app = build_app(settings, transports={"identity": AsgiTransport(identity_app)})
     transport = httpx.ASGITransport(app=app, client=(f"10.0.{uuid.uuid4().int % 250}.1", 5000))
     return httpx.AsyncClient(transport=transport, base_url="https://gateway")
 

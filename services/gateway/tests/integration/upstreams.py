@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from gateway.adapters.transport import Answer
 
 ISSUER = "https://identity.ordo.local"
 AUDIENCE = "ordo-api"
@@ -169,3 +172,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class AsgiTransport:
+    """A gateway transport calling an ASGI app in-process (a service hosted by the test)."""
+
+    def __init__(self, app: Any) -> None:
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://upstream"
+        )
+
+    async def exchange(
+        self, method: str, target: str, headers: Any, content: bytes | None
+    ) -> Answer:
+        response = await self._client.request(method, target, headers=headers, content=content)
+        return Answer(response.status_code, dict(response.headers.items()), response.content)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

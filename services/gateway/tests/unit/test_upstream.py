@@ -1,26 +1,31 @@
-"""UpstreamClient: which failure becomes which error, what is retried for which call, and the
-breaker (httpx's MockTransport stands in for the network; the integration tests use real HTTP)."""
+"""UpstreamClient: which failure becomes which error, what is retried for which call, the
+breaker, and admission control (a scripted transport stands in for the network; the
+integration tests use real HTTP)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from gateway.adapters.admission import Admission
+from gateway.adapters.transport import Answer, DroppedError, NotSentError
 from gateway.adapters.upstream import (
     UpstreamClient,
     UpstreamFailedError,
+    UpstreamOverloadedError,
     UpstreamRequest,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from gateway.domain.admission import LimitPolicy
 from shared.observability import Metrics, configure_tracing
 from shared.resilience import AsyncCircuitBreaker, RetryPolicy
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 GET = UpstreamRequest("GET", "/products", idempotent=True)
 POST = UpstreamRequest("POST", "/products", content=b"{}", idempotent=False)
 
@@ -29,41 +34,65 @@ async def no_sleep(_seconds: float) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Sent:
+    method: str
+    target: str
+    headers: dict[str, str]
+    content: bytes | None
+
+
 class Recorder:
-    """Answers from a script (the last entry repeats) and counts the attempts."""
+    """A transport answering from a script (the last entry repeats), recording each attempt."""
 
     def __init__(self, *script: int | type[Exception] | str) -> None:
         self.script = list(script)
-        self.attempts = 0
+        self.sent: list[Sent] = []
 
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.attempts += 1
+    @property
+    def attempts(self) -> int:
+        return len(self.sent)
+
+    async def exchange(
+        self, method: str, target: str, headers: Mapping[str, str], content: bytes | None
+    ) -> Answer:
+        self.sent.append(Sent(method, target, dict(headers), content))
         step = self.script[min(self.attempts, len(self.script)) - 1]
         if step == "slow":
             await asyncio.sleep(1)
             step = 200
         if isinstance(step, type):
-            raise step("simulated", request=request)  # type: ignore[call-arg]
+            raise step("simulated")
         if step == "html":
-            return httpx.Response(200, text="<html>", headers={"content-type": "text/html"})
+            return Answer(200, {"content-type": "text/html"}, b"<html>")
         assert isinstance(step, int)
-        headers = {"retry-after": "7"} if step == 503 else {}
-        return httpx.Response(step, json={"ok": step}, headers=headers)
+        headers = {"content-type": "application/json"}
+        if step == 503:
+            headers["retry-after"] = "7"
+        return Answer(step, headers, json.dumps({"ok": step}).encode())
+
+    async def aclose(self) -> None:
+        return None
 
 
 def client(
-    handler: Handler, *, attempts: int = 3, fail_max: int = 50, metrics: Metrics | None = None
+    transport: Recorder,
+    *,
+    attempts: int = 3,
+    fail_max: int = 50,
+    metrics: Metrics | None = None,
+    admission: Admission | None = None,
 ) -> UpstreamClient:
-    http = httpx.AsyncClient(base_url="http://catalog", transport=httpx.MockTransport(handler))
     return UpstreamClient(
         "catalog",
-        http,
+        transport,
         timeout_s=0.2,
         breaker=AsyncCircuitBreaker(
             "catalog", fail_max=fail_max, reset_timeout_s=30, metrics=metrics or Metrics()
         ),
         retry=RetryPolicy(attempts=attempts, initial_delay_s=0, max_delay_s=0),
         retry_after_s=2,
+        admission=admission,
         sleep=no_sleep,
     )
 
@@ -71,9 +100,8 @@ def client(
 @pytest.mark.parametrize(
     ("failure", "error", "get_attempts", "post_attempts"),
     [
-        (httpx.ConnectError, UpstreamUnavailableError, 3, 3),  # never sent: safe for any call
-        (httpx.ConnectTimeout, UpstreamUnavailableError, 3, 3),
-        (httpx.ReadError, UpstreamUnavailableError, 3, 1),  # dropped after sending
+        (NotSentError, UpstreamUnavailableError, 3, 3),  # never sent: safe for any call
+        (DroppedError, UpstreamUnavailableError, 3, 1),  # dropped after sending
         (503, UpstreamUnavailableError, 3, 1),
         (502, UpstreamFailedError, 3, 1),
         (504, UpstreamFailedError, 3, 1),
@@ -133,7 +161,7 @@ async def test_the_breaker_opens_after_fail_max_and_then_calls_nothing() -> None
 
 
 async def test_an_open_breaker_is_not_retried() -> None:
-    recorder = Recorder(httpx.ConnectError)
+    recorder = Recorder(NotSentError)
     upstream = client(recorder, attempts=5, fail_max=2)
     with pytest.raises(UpstreamUnavailableError) as caught:
         await upstream.send(GET)
@@ -144,14 +172,55 @@ async def test_an_open_breaker_is_not_retried() -> None:
 async def test_the_service_sees_the_trace_context_of_the_client_span() -> None:
     exporter = InMemorySpanExporter()
     configure_tracing("gateway-test", "0", None, exporter=exporter)
-    seen: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={})
-
-    await client(handler).send(GET)
+    recorder = Recorder(200)
+    await client(recorder).send(GET)
     [span] = [s for s in exporter.get_finished_spans() if s.name == "GET catalog"]
-    parent = seen[0].headers["traceparent"].split("-")
+    parent = recorder.sent[0].headers["traceparent"].split("-")
     assert parent[1] == format(span.context.trace_id, "032x")
     assert parent[2] == format(span.context.span_id, "016x")
+
+
+async def test_the_query_is_encoded_into_the_target() -> None:
+    recorder = Recorder(200)
+    call = UpstreamRequest("GET", "/stock", query=[("sku", "A 1/2"), ("sku", "B&C")])
+    await client(recorder).send(call)
+    assert recorder.sent[0].target == "/stock?sku=A%201%2F2&sku=B%26C"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def one_slot(clock: FakeClock) -> Admission:
+    return Admission("catalog", LimitPolicy(initial_limit=1, min_limit=1, max_limit=1), clock=clock)
+
+
+async def test_a_call_beyond_the_limit_is_refused_and_never_sent() -> None:
+    admission = one_slot(FakeClock())
+    recorder = Recorder("slow")
+    upstream = client(recorder, admission=admission)
+    first = asyncio.create_task(upstream.send(GET))
+    await asyncio.sleep(0.01)
+    with pytest.raises(UpstreamOverloadedError) as caught:
+        await upstream.send(POST)
+    with pytest.raises(UpstreamTimeoutError):
+        await first
+    assert recorder.attempts == 1  # the refused call never reached the transport
+    assert caught.value.code == "gateway.overloaded"
+    assert caught.value.retry_after_s == 1
+    assert admission.shed == {"limit": 1, "queue_timeout": 0}
+    assert admission.limit.in_flight == 0  # the timed-out call gave its slot back
+    assert upstream.breaker.fail_counter == 1  # the timeout counted, the refusal did not
+
+
+async def test_a_refusal_is_not_retried_even_for_a_get() -> None:
+    admission = one_slot(FakeClock())
+    upstream = client(Recorder(200), admission=admission)
+    admission.limit.try_acquire(0.0)  # the one slot is taken
+    with pytest.raises(UpstreamOverloadedError):
+        await upstream.send(GET)
+    assert admission.shed["limit"] == 1

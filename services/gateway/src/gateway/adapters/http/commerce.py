@@ -4,9 +4,10 @@ Every operation of contracts/openapi/gateway.v1.yaml tagged products, stock, ord
 webhooks is served here and forwarded to the service that owns it, at the same path without
 /v1 (contracts/README.md: the internal contracts mirror the public one). The table below is the
 whole routing; method, path, parameters and body come from the contract. Order per request:
-the general rate limits (per IP, per user) -> the bearer token (401) -> the contract (422) ->
-the service. Authorization (RBAC per org) is the service's: the gateway only refuses bad tokens
-early. Browser mode is for identity's session routes; these take bearer tokens only, so CSRF
+admission control (503 when the service is at its concurrency limit) -> the general rate limits
+(per IP, per user) -> the bearer token (401) -> the contract (422) -> the service.
+Authorization (RBAC per org) is the service's: the gateway only refuses bad tokens early.
+Browser mode is for identity's session routes; these take bearer tokens only, so CSRF
 cannot apply (a cross-site page cannot attach the token).
 
 (No ``from __future__ import annotations``: FastAPI must resolve the local aliases.)
@@ -19,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.adapters.http.edge import EdgeGuards
-from gateway.adapters.http.proxy import mount, relay, upstream_request
+from gateway.adapters.http.proxy import early_refusal, mount, relay, upstream_request
 from gateway.adapters.openapi import Contract, Operation, RequestValidator, ValidRequest
 from gateway.adapters.upstream import IDEMPOTENT_METHODS, UpstreamClient
 from shared.auth.dependencies import BearerAuth
@@ -68,12 +69,14 @@ def build_commerce_router(
     contract: Contract, upstreams: Mapping[str, UpstreamClient], guards: EdgeGuards
 ) -> APIRouter:
     """Return the router of the commerce operations, one route per :data:`COMMERCE_ROUTES`."""
-    router = APIRouter(dependencies=[Depends(guards.general)])
+    router = APIRouter()
     for forward in COMMERCE_ROUTES:
         operation = contract.operation(forward.operation_id)
+        client = upstreams[forward.upstream]
         idempotent = operation.method in IDEMPOTENT_METHODS or forward.naturally_idempotent
-        endpoint = _forwarder(operation, upstreams[forward.upstream], guards.auth, idempotent)
-        mount(router, operation, endpoint)
+        endpoint = _forwarder(operation, client, guards.auth, idempotent)
+        checks = [*early_refusal(client), Depends(guards.general)]
+        mount(router, operation, endpoint, dependencies=checks)
     return router
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from gateway.adapters.http.proxy import mount, relay, upstream_request
+from gateway.adapters.http.proxy import early_refusal, mount, relay, upstream_request
 from gateway.adapters.http.sessions import (
     AuthMode,
     clear_session_cookies,
@@ -50,7 +50,12 @@ IDENTITY_OPERATIONS = (
 
 @dataclass(frozen=True, slots=True)
 class EdgeGuards:
-    """The dependencies of the edge, built in ``bootstrap``."""
+    """The dependencies of the edge, built in ``bootstrap``.
+
+    ``general`` holds the per-IP and per-user limits of every route; ``signup``, ``login`` and
+    ``refresh`` hold those and their own, so every request spends one guard (one Redis round
+    trip).
+    """
 
     auth: BearerAuth
     csrf: CsrfProtection
@@ -70,7 +75,8 @@ def build_edge_router(
     contract: Contract, identity: UpstreamClient, guards: EdgeGuards
 ) -> APIRouter:
     """Return the /v1 router for identity's public operations."""
-    router = APIRouter(dependencies=[Depends(guards.general)])
+    # Admission control first: a refusal costs no Redis round trip (see proxy.early_refusal).
+    router = APIRouter(dependencies=early_refusal(identity))
     Caller = Annotated[Principal, Depends(guards.auth)]
 
     checks = {op: RequestValidator(contract.operation(op)) for op in IDENTITY_OPERATIONS}
@@ -155,6 +161,7 @@ def build_edge_router(
         reply.headers["Cache-Control"] = "public, max-age=60"
         return reply
 
+    general = [Depends(guards.general)]
     session = [Depends(guards.refresh), Depends(guards.csrf)]
     for operation_id, endpoint, dependencies in (
         ("signUp", sign_up, [Depends(guards.signup)]),
@@ -162,11 +169,11 @@ def build_edge_router(
         ("refresh", refresh, session),
         ("logOut", log_out, session),
         ("switchOrg", switch_org, session),
-        ("getMe", get_me, []),
-        ("getJwks", get_jwks, []),
+        ("getMe", get_me, general),
+        ("getJwks", get_jwks, general),
     ):
         mount(router, contract.operation(operation_id), endpoint, dependencies=dependencies)
-    _add_org_routes(router, contract, call, Caller, checks)
+    _add_org_routes(router, contract, call, Caller, checks, general=general)
     return router
 
 
@@ -176,6 +183,8 @@ def _add_org_routes(
     call: Callable[..., Awaitable[Response]],
     Caller: Any,
     checks: Mapping[str, RequestValidator],
+    *,
+    general: list[Any],
 ) -> None:
     """The org and member operations: authenticated, validated, authorized by identity."""
 
@@ -217,4 +226,4 @@ def _add_org_routes(
         ("changeMemberRole", change_member_role),
         ("removeMember", remove_member),
     ):
-        mount(router, contract.operation(operation_id), endpoint)
+        mount(router, contract.operation(operation_id), endpoint, dependencies=general)

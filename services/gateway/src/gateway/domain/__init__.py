@@ -1,0 +1,1 @@
+"""The gateway's own rules, free of IO and frameworks (admission control)."""
