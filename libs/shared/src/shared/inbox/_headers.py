@@ -8,6 +8,7 @@ plus exactly one set of ours.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ H_DLQ_ATTEMPTS = "ordo-dlq-attempts"
 H_DLQ_FIRST_FAILURE = "ordo-dlq-first-failure-at"
 H_DLQ_LAST_FAILURE = "ordo-dlq-last-failure-at"
 H_DLQ_REASON = "ordo-dlq-reason"
+H_DLQ_BY_REFERENCE = "ordo-dlq-by-reference"
+H_DLQ_ORIGINAL_SIZE = "ordo-dlq-original-size"
+H_DLQ_HEADERS_DIGEST = "ordo-dlq-original-headers-sha256"
 
 H_REPLAY_ID = "ordo-replay-id"
 H_REPLAY_SOURCE = "ordo-replay-source"
@@ -213,6 +217,50 @@ def dead_letter_headers(original: Headers, letter: DeadLetter) -> HeaderList:
             (H_DLQ_REASON, letter.reason),
         ]
     )
+
+
+REFERENCE_KEPT_HEADER_BYTES = 256
+"""A reference letter keeps the original's headers up to this size each (``ce_id``, ``ce_type``
+and their peers, for filters); longer ones are only counted in the digest."""
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
+    """The bytes a record carries (key, value, header names and values), before framing."""
+    return (
+        len(key or b"") + len(value or b"") + sum(len(name) + len(data) for name, data in headers)
+    )
+
+
+def reference_headers(
+    key: bytes | None, value: bytes | None, original: Headers, letter: DeadLetter
+) -> HeaderList:
+    """Return the headers of a dead letter *by reference*: it carries no copy of the record.
+
+    For a record whose copy cannot be produced (too large once the dead-letter headers are
+    added, or refused by the broker): the letter says where the original is (the usual
+    ``ordo-dlq-original-*`` coordinates), how large it was and a SHA-256 of its headers, so the
+    replay can read it back from its topic while retention keeps it.
+    """
+    digest = hashlib.sha256()
+    for name, data in original:
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    small = [
+        (name, data)
+        for name, data in strip_headers(original, (RETRY_PREFIX, DLQ_PREFIX))
+        if len(name) + len(data) <= REFERENCE_KEPT_HEADER_BYTES
+    ]
+    return dead_letter_headers(small, letter) + _encode(
+        [
+            (H_DLQ_BY_REFERENCE, "true"),
+            (H_DLQ_ORIGINAL_SIZE, record_size(key, value, original)),
+            (H_DLQ_HEADERS_DIGEST, digest.hexdigest()),
+        ]
+    )
+
+
+def is_reference(headers: Headers) -> bool:
+    """Return True for a dead letter that carries a reference to its record, not a copy."""
+    return header_text(headers, H_DLQ_BY_REFERENCE) == "true"
 
 
 def parse_dead_letter(headers: Headers) -> DeadLetter | None:

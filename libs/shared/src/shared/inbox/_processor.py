@@ -218,8 +218,7 @@ class MessageProcessor:
             return await self.route_failure(record, event, exc)
         if result is Claim.PARKED:
             # Its key already has a message in the lane: follow it there to keep key order.
-            await self._router.to_retry_lane(record, event.id, RetryState(origin))
-            return Outcome.PARKED
+            return await self._router.to_retry_lane(record, event.id, RetryState(origin))
         return Outcome.APPLIED if result is Claim.CLAIMED else Outcome.DUPLICATE
 
     async def route_failure(self, record: Record, event: InboxEvent, exc: Exception) -> Outcome:
@@ -234,8 +233,7 @@ class MessageProcessor:
         if failure.transient and self.policy.max_attempts > 1:
             delay = timedelta(seconds=self.policy.delay(1, self._rand))
             state = RetryState(origin, 1, now, now, now + delay, failure.code)
-            await self._router.to_retry_lane(record, event.id, state)
-            return Outcome.RETRY
+            return await self._router.to_retry_lane(record, event.id, state)
         return await self._router.dead_letter(
             record, origin, failure, attempts=1, first=now, last=now
         )

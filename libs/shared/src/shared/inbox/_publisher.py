@@ -5,10 +5,39 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka.errors import (
+    CorruptRecordException,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
 from shared.inbox._headers import Headers
 from shared.messaging import create_producer
 from shared.resilience.timeouts import with_timeout
 from shared.settings import KafkaSettings
+
+MAX_RECORD_BYTES = 1_000_000
+"""The largest record (key + value + headers) the publisher sends: below aiokafka's
+``max_request_size`` and the broker's ``message.max.bytes`` (both ~1 MiB), framing included."""
+
+_UNPRODUCIBLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    TypeError,
+    ValueError,
+)
+
+
+def unproducible(exc: BaseException) -> bool:
+    """Return True when ``exc`` says *this record* can never be produced (not the broker).
+
+    Too large for the client or the broker, refused as corrupt, or not serialisable: sending it
+    again cannot succeed, so it must not be retried in place.
+    """
+    return isinstance(exc, _UNPRODUCIBLE)
 
 
 class RecordPublisher:

@@ -10,6 +10,10 @@ Idempotence: before publishing, the record's DLQ coordinates are inserted in
 publish. A second run skips every record already marked; two concurrent runs serialise on the
 row. A crash between the publish and the commit re-publishes that one record on the next run,
 which the consumer's inbox absorbs.
+
+A dead letter *by reference* (``ordo-dlq-by-reference: true``: its record could not be copied,
+e.g. too large) is replayed from the original, read back at its coordinates; when retention
+has removed the original, it is counted as unreadable.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from shared.inbox._headers import (
     CE_TIME,
     CE_TYPE,
     Headers,
+    Origin,
     header_text,
+    is_reference,
     parse_dead_letter,
     parse_time,
 )
@@ -97,6 +103,7 @@ async def replay_dead_letters(
             )
         )
     publisher = RecordPublisher(kafka)
+    originals = _Originals(kafka)
     status, error = "failed", None
     try:
         async with contextlib.aclosing(_scan(kafka, dlq_topic, chosen.since)) as records:
@@ -107,6 +114,7 @@ async def replay_dead_letters(
                     chosen,
                     publisher,
                     session_factory,
+                    originals=originals,
                     target=target,
                     now=now,
                     oldest=None if allow_older_than_window else now() - window,
@@ -117,6 +125,7 @@ async def replay_dead_letters(
         raise
     finally:
         await publisher.stop()
+        await originals.close()
         async with session_factory() as session, session.begin():
             await session.execute(
                 update(replay_audit)
@@ -142,6 +151,7 @@ async def _replay_one(
     publisher: RecordPublisher,
     session_factory: async_sessionmaker[AsyncSession],
     *,
+    originals: _Originals,
     target: ReplayTarget,
     now: Callable[[], datetime],
     oldest: datetime | None,
@@ -160,6 +170,13 @@ async def _replay_one(
     if oldest is not None and born < oldest:
         report.too_old += 1
         return
+    key, value = record.key, record.value
+    if is_reference(headers):
+        original = await originals.read(letter.origin)
+        if original is None:
+            report.unreadable += 1  # past the source topic's retention: nothing to replay
+            return
+        key, value, headers = original.key, original.value, list(original.headers)
     if report.dry_run:
         return
     source = f"{record.topic}/{record.partition}/{record.offset}"
@@ -187,13 +204,54 @@ async def _replay_one(
         # Published inside the transaction: the mark commits only once Kafka has the record.
         await publisher.send(
             destination,
-            key=record.key,
-            value=record.value,
+            key=key,
+            value=value,
             headers=replay_headers(
                 headers, letter, replay_id=report.replay_id, source=source, target=target
             ),
         )
     report.replayed += 1
+
+
+class _Originals:
+    """Reads records back at their coordinates (for dead letters by reference)."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, origin: Origin) -> Any | None:
+        """Return the record at ``origin``, or None when it is no longer in the topic."""
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._kafka.bootstrap_servers,
+                client_id=f"{self._kafka.client_id}-replay-originals",
+                group_id=None,
+                enable_auto_commit=False,
+                request_timeout_ms=int(self._kafka.request_timeout_s * 1000),
+            )
+            await consumer.start()
+            self._consumer = consumer
+        tp = TopicPartition(origin.topic, origin.partition)
+        self._consumer.assign([tp])
+        first = (await self._consumer.beginning_offsets([tp]))[tp]
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        if not first <= origin.offset < end:
+            return None
+        self._consumer.seek(tp, origin.offset)
+        batch = await self._consumer.getmany(
+            tp, timeout_ms=int(_IDLE_LIMIT_S * 1000), max_records=1
+        )
+        for record in batch.get(tp, []):
+            if record.offset == origin.offset:
+                return record
+        return None
+
+    async def close(self) -> None:
+        """Stop the consumer, if one was started."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
 
 
 async def _scan(

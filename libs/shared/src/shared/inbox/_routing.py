@@ -17,10 +17,12 @@ from shared.inbox._headers import (
     RetryState,
     dead_letter_headers,
     header_text,
+    record_size,
+    reference_headers,
     retry_headers,
 )
 from shared.inbox._policy import Failure
-from shared.inbox._publisher import RecordPublisher
+from shared.inbox._publisher import MAX_RECORD_BYTES, RecordPublisher, unproducible
 from shared.inbox._store import park_key, release_key
 from shared.inbox._topics import dead_letter_topic, retry_topic
 from shared.inbox._tx import Transaction
@@ -73,8 +75,24 @@ class FailureRouter:
         self._metrics = metrics
         self._clock = clock
 
-    async def to_retry_lane(self, record: Record, event_id: str, state: RetryState) -> None:
-        """Park the record's key (if any), then publish the record to the retry lane."""
+    async def to_retry_lane(self, record: Record, event_id: str, state: RetryState) -> Outcome:
+        """Park the record's key (if any), then publish the record to the retry lane.
+
+        A record whose lane copy could never be produced (too large with the retry headers)
+        cannot wait in the lane: it is dead-lettered (by reference) instead, and its key is not
+        parked, so the key's later records do not wait for it. Returns the outcome.
+        """
+        headers = retry_headers(record.headers, state)
+        if record_size(record.key, record.value, headers) > MAX_RECORD_BYTES:
+            now = self._clock.now()
+            return await self.dead_letter(
+                record,
+                state.origin,
+                _unroutable("The record is too large for the retry lane."),
+                attempts=state.attempts,
+                first=state.first_failure_at or now,
+                last=state.last_failure_at or now,
+            )
         if record.key is not None:
             # Park before publishing: the lane can never finish the record before the key is
             # parked, so it cannot release the key too early and strand the parking row.
@@ -88,11 +106,9 @@ class FailureRouter:
                     now=self._clock.now(),
                 )
         await self._publisher.send(
-            self.retry_topic,
-            key=record.key,
-            value=record.value,
-            headers=retry_headers(record.headers, state),
+            self.retry_topic, key=record.key, value=record.value, headers=headers
         )
+        return Outcome.RETRY if state.attempts else Outcome.PARKED
 
     async def dead_letter(
         self,
@@ -116,15 +132,11 @@ class FailureRouter:
             last_failure_at=last,
             reason="exhausted" if failure.transient else "permanent",
         )
-        await self._publisher.send(
-            self.dead_letter_topic,
-            key=record.key,
-            value=record.value,
-            headers=dead_letter_headers(record.headers, letter),
-        )
+        by_reference = await self._publish_letter(record, letter)
         self._metrics.dead_letters_total.labels(topic=self.topic, code=failure.code).inc()
         log.error(
             "message dead-lettered",
+            by_reference=by_reference,
             code=failure.code,
             attempts=attempts,
             reason=letter.reason,
@@ -133,6 +145,29 @@ class FailureRouter:
             origin_offset=origin.offset,
         )
         return Outcome.DEAD_LETTER
+
+    async def _publish_letter(self, record: Record, letter: DeadLetter) -> bool:
+        """Publish the letter with a copy of the record, or by reference when no copy can be
+        produced (too large, refused as corrupt, not serialisable); True if by reference."""
+        headers = dead_letter_headers(record.headers, letter)
+        if record_size(record.key, record.value, headers) <= MAX_RECORD_BYTES:
+            try:
+                await self._publisher.send(
+                    self.dead_letter_topic, key=record.key, value=record.value, headers=headers
+                )
+            except Exception as exc:
+                if not unproducible(exc):
+                    raise  # the broker: not the record's fault, retried in place
+            else:
+                return False
+        key = record.key if record.key is None or len(record.key) <= 1024 else None
+        await self._publisher.send(
+            self.dead_letter_topic,
+            key=key,
+            value=None,
+            headers=reference_headers(record.key, record.value, record.headers, letter),
+        )
+        return True
 
     async def release(self, record: Record) -> None:
         """Unpark the record's key if it is the last record the lane holds for that key."""
@@ -143,3 +178,12 @@ class FailureRouter:
             await release_key(
                 session, group=self.group, topic=self.topic, key=record.key, event_id=event_id
             )
+
+
+def _unroutable(message: str) -> Failure:
+    return Failure(
+        transient=False,
+        code="message.unroutable",
+        message=message,
+        error_class="shared.inbox.UnroutableRecord",
+    )
