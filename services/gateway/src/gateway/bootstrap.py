@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 
 from gateway.adapters.admission import Admission, track_admissions
+from gateway.adapters.http.auth import OncePerRequestAuth
 from gateway.adapters.http.commerce import build_commerce_router
 from gateway.adapters.http.edge import EdgeGuards, build_edge_router
 from gateway.adapters.http.proxy import install_upstream_problems, openapi_router
@@ -312,7 +313,7 @@ def build_app(
         leeway_s=edge.leeway_s,
     )
     limiter = RedisRateLimiter(redis, key_prefix=settings.rate_limits.key_prefix)
-    guards = _guards(settings, limiter, BearerAuth(verifier))
+    guards = _guards(settings, limiter, OncePerRequestAuth(verifier))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

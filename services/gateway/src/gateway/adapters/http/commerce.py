@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.adapters.http.edge import EdgeGuards
-from gateway.adapters.http.proxy import early_refusal, mount, relay, upstream_request
+from gateway.adapters.http.proxy import entry_checks, mount, relay, upstream_request
 from gateway.adapters.openapi import Contract, Operation, RequestValidator, ValidRequest
 from gateway.adapters.upstream import IDEMPOTENT_METHODS, UpstreamClient
 from shared.auth.dependencies import BearerAuth
@@ -75,8 +75,7 @@ def build_commerce_router(
         client = upstreams[forward.upstream]
         idempotent = operation.method in IDEMPOTENT_METHODS or forward.naturally_idempotent
         endpoint = _forwarder(operation, client, guards.auth, idempotent)
-        checks = [*early_refusal(client), Depends(guards.general)]
-        mount(router, operation, endpoint, dependencies=checks)
+        mount(router, operation, endpoint, dependencies=[entry_checks(client, guards.general)])
     return router
 
 

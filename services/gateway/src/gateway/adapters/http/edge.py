@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from gateway.adapters.http.proxy import early_refusal, mount, relay, upstream_request
+from gateway.adapters.http.proxy import entry_checks, mount, relay, upstream_request
 from gateway.adapters.http.sessions import (
     AuthMode,
     clear_session_cookies,
@@ -75,8 +75,7 @@ def build_edge_router(
     contract: Contract, identity: UpstreamClient, guards: EdgeGuards
 ) -> APIRouter:
     """Return the /v1 router for identity's public operations."""
-    # Admission control first: a refusal costs no Redis round trip (see proxy.early_refusal).
-    router = APIRouter(dependencies=early_refusal(identity))
+    router = APIRouter()
     Caller = Annotated[Principal, Depends(guards.auth)]
 
     checks = {op: RequestValidator(contract.operation(op)) for op in IDENTITY_OPERATIONS}
@@ -161,11 +160,12 @@ def build_edge_router(
         reply.headers["Cache-Control"] = "public, max-age=60"
         return reply
 
-    general = [Depends(guards.general)]
-    session = [Depends(guards.refresh), Depends(guards.csrf)]
+    # Admission control, then the route's rate limits: one dependency (proxy.entry_checks).
+    general = [entry_checks(identity, guards.general)]
+    session = [entry_checks(identity, guards.refresh), Depends(guards.csrf)]
     for operation_id, endpoint, dependencies in (
-        ("signUp", sign_up, [Depends(guards.signup)]),
-        ("logIn", log_in, [Depends(guards.login)]),
+        ("signUp", sign_up, [entry_checks(identity, guards.signup)]),
+        ("logIn", log_in, [entry_checks(identity, guards.login)]),
         ("refresh", refresh, session),
         ("logOut", log_out, session),
         ("switchOrg", switch_org, session),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -42,7 +42,7 @@ from shared.http import PROBLEM_CONTENT_TYPE, ProblemResponse, get_request_id, p
 from shared.http.problems import internal_error_response
 
 __all__ = [
-    "early_refusal",
+    "entry_checks",
     "install_upstream_problems",
     "mount",
     "openapi_router",
@@ -180,18 +180,22 @@ def mount(
     )
 
 
-def early_refusal(client: UpstreamClient) -> list[Any]:
-    """The route dependency that refuses (503) a request its service's admission control would
-    refuse anyway, before the rate limits, the token and the contract are checked: shedding
-    costs no Redis round trip and no parsing. Empty when admission control is off."""
+def entry_checks(client: UpstreamClient, guard: Callable[[Request], Awaitable[None]]) -> Any:
+    """The first dependency of a route: admission control, then the rate-limit ``guard``.
+
+    A request its service's admission control would refuse anyway is refused (503) before the
+    rate limits, the token and the contract are checked: shedding costs no Redis round trip and
+    no parsing. One dependency rather than two saves a resolution by FastAPI (~5 us here).
+    """
     admission = client.admission
     if admission is None:
-        return []
+        return Depends(guard)
 
-    async def refuse_when_full() -> None:
+    async def admit_then_limit(request: Request) -> None:
         admission.check()
+        await guard(request)
 
-    return [Depends(refuse_when_full)]
+    return Depends(admit_then_limit)
 
 
 def openapi_router(document: Callable[[], dict[str, Any]]) -> APIRouter:
