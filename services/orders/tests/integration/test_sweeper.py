@@ -108,6 +108,9 @@ async def test_the_worker_process_times_out_orders_on_its_own(
         database=migrated,
         stock_timeout_s=0.3,
         sweep_interval_s=0.05,
+        # Other tests' unpublished outbox rows (no relay runs here) would hold the sweeper:
+        # test_saga_path.py covers the guard.
+        saga_path_guard=False,
     )
     orders = build_use_cases(sessions, deadlines=settings.deadlines())
     process = build_worker(settings)

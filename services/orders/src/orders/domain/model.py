@@ -283,6 +283,29 @@ class Order:
         self._request_cancel(CancelReason.CUSTOMER_REQUESTED, by, now, deadlines)
         return True
 
+    def hold(self, *, now: datetime, deadlines: Deadlines) -> bool:
+        """The saga's path is down (our infrastructure, not the customer): give the current
+        step its full time again from now, never past the step's hard bound.
+
+        Only a passed deadline of the stock or payment step is held. Returns False when there is
+        nothing to hold, or when the hard bound (``stock_max_wait`` after placing,
+        ``payment_max_wait`` after the payment request) is reached: :meth:`time_out` then
+        cancels, outage or not.
+        """
+        if self.deadline_at is None or self.deadline_at > now:
+            return False
+        if self.status is OrderStatus.PENDING:
+            step, bound = deadlines.stock, self.placed_at + deadlines.stock_max_wait
+        elif self.status is OrderStatus.AWAITING_PAYMENT:
+            started = self.payment_requested_at or self.updated_at
+            step, bound = deadlines.payment, started + deadlines.payment_max_wait
+        else:  # cancelling: asking again for the compensations is harmless (idempotent)
+            return False
+        if now >= bound:
+            return False
+        self.deadline_at = min(now + step, bound)
+        return True
+
     def time_out(self, *, now: datetime, deadlines: Deadlines) -> bool:
         """Act on a passed deadline: cancel a step that took too long, or ask again for the
         compensations of a cancelling order that catalog has not answered yet.

@@ -83,14 +83,20 @@ class RejectedLine:
 class Deadlines:
     """How long the saga waits for each step before it gives up and compensates.
 
+    A step's deadline is the customer's time: while the saga's own path (broker, relays,
+    consumers) is known to be down, the sweeper holds it (:meth:`Order.hold`), up to the step's
+    hard bound, past which the step times out whatever the cause.
+
     Attributes:
         stock: placed -> stock reserved or rejected.
         payment: payment requested -> authorised or failed (moved on by each deferral).
-        payment_max_wait: the most a payment may be deferred, from the request on.
+        payment_max_wait: the most a payment may be deferred or held, from the request on.
         compensation_retry: cancelling -> stock released; past it the request is sent again.
+        stock_max_wait: the most the stock step may be held, from the order's placing on.
     """
 
     stock: timedelta
     payment: timedelta
     payment_max_wait: timedelta
     compensation_retry: timedelta
+    stock_max_wait: timedelta = timedelta(minutes=10)

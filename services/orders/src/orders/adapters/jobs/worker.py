@@ -3,21 +3,45 @@
 Two :class:`~shared.periodic.PeriodicJob` s run side by side: each run is counted in
 ``jobs_total{job, outcome}``; a failed run (database down) is logged and tried again at the
 next interval, it never ends the process. Several workers may run: the sweep locks rows with
-``SKIP LOCKED`` and the purge is one idempotent DELETE.
+``SKIP LOCKED`` and the purge is one idempotent DELETE. ``orders_saga_deadlines_held`` is 1
+while the sweeper holds deadlines because the saga's path is down or recovering
+(docs/runbooks/saga-deadlines.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Gauge
 
 from orders.application.facade import OrdersUseCases
-from shared.observability.metrics import Metrics
+from shared.observability.metrics import Metrics, default_metrics
 from shared.periodic import PeriodicJob
 
 __all__ = ["PURGE_JOB", "SWEEP_JOB", "SagaWorker"]
 
 SWEEP_JOB = "orders.sweep_deadlines"
 PURGE_JOB = "orders.purge_idempotency_keys"
+_lock = threading.Lock()
+_held: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
+
+
+def _held_gauge(registry: CollectorRegistry) -> Gauge:
+    # Registered once per registry: tests build many workers in one process.
+    with _lock:
+        gauge = _held.get(registry)
+        if gauge is None:
+            gauge = Gauge(
+                "orders_saga_deadlines_held",
+                "1 while the deadline sweeper holds saga deadlines (the saga's path is down "
+                "or recovering), 0 while they count.",
+                registry=registry,
+            )
+            _held[registry] = gauge
+        return gauge
 
 
 class SagaWorker:
@@ -28,7 +52,9 @@ class SagaWorker:
         sweep_interval_s: the pause between two sweeps (a full batch sweeps again at once).
         batch_size: orders handled per sweep transaction.
         purge_interval_s: the pause between two purges of expired Idempotency-Keys.
-        metrics: where ``jobs_total`` goes.
+        metrics: where ``jobs_total`` and ``orders_saga_deadlines_held`` go.
+        closers: what the worker's adapters opened (the saga path's Kafka clients), closed
+            when :meth:`run` returns.
     """
 
     def __init__(
@@ -39,9 +65,12 @@ class SagaWorker:
         batch_size: int = 100,
         purge_interval_s: float = 300.0,
         metrics: Metrics | None = None,
+        closers: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self._uc = use_cases
         self._batch_size = batch_size
+        self._closers = tuple(closers)
+        self._held = _held_gauge((metrics or default_metrics()).registry)
         self._sweeper = PeriodicJob(
             SWEEP_JOB, self._sweep, interval_s=sweep_interval_s, metrics=metrics
         )
@@ -61,7 +90,11 @@ class SagaWorker:
 
     async def run(self) -> None:
         """Sweep and purge, each every its interval, until stopped."""
-        await asyncio.gather(self._sweeper.run(), self._purger.run())
+        try:
+            await asyncio.gather(self._sweeper.run(), self._purger.run())
+        finally:
+            for close in self._closers:
+                await close()
 
     async def run_once(self) -> None:
         """One sweep, and the first purge (tests drive the worker round by round)."""
@@ -74,6 +107,7 @@ class SagaWorker:
         swept = 0
         while True:
             due = await self._uc.sweep_deadlines(batch=self._batch_size)
+            self._held.set(0 if self._uc.sweep_deadlines.last_hold_reason is None else 1)
             swept += due
             if due < self._batch_size or self._sweeper.stopping:
                 return swept
