@@ -22,6 +22,7 @@ from shared.inbox._headers import (
     header_text,
     parse_time,
 )
+from shared.text import json_may_hold_unstorable, require_storable
 
 MAX_EVENT_ID_LENGTH = 200
 
@@ -142,6 +143,7 @@ def decode_payload(value: bytes | None, content_type: str | None) -> Any:
 
     Raises:
         UndecodablePayloadError: no value, another content type, or invalid UTF-8/JSON.
+        UnstorableTextError: a string holds NUL or an unpaired surrogate (``shared.text``).
     """
     media = (content_type or "application/json").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (
@@ -151,10 +153,15 @@ def decode_payload(value: bytes | None, content_type: str | None) -> Any:
     if value is None:
         raise UndecodablePayloadError("The message has no payload.")
     try:
-        return json.loads(value)
+        data = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         # The decoder's text quotes the payload; keep it out of the (header-bound) message.
         raise UndecodablePayloadError("The payload is not valid JSON.") from exc
+    if json_may_hold_unstorable(value):
+        # NUL or a lone surrogate would fail inside the handler's transaction, as a database
+        # error (transient, retried): refuse it here, permanently, naming where it is.
+        require_storable(data)
+    return data
 
 
 def build_event(
