@@ -116,6 +116,10 @@ class ServiceSettings(BaseSettings):
     # script (``ordo-<service>``) runs in its one process: ``all`` or a comma-separated list.
     roles: str = "all"
     otel_exporter_otlp_endpoint: str | None = None
+    # Head sampling of new traces (``ORDO_OTEL_TRACES_SAMPLE_RATIO``); a span whose parent was
+    # sampled elsewhere follows its parent, so a trace is whole or absent. Not recorded spans
+    # cost a fraction of recorded ones. Tests build their providers at 1.0.
+    otel_traces_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     database: DatabaseSettings = DatabaseSettings()
     kafka: KafkaSettings = KafkaSettings()

@@ -17,5 +17,10 @@ def configure_process(settings: ServiceSettings, version: str, role: str | None 
     """
     name = f"{settings.service_name}-{role}" if role else settings.service_name
     configure_logging(name, settings.log_level)
-    configure_tracing(name, version, settings.otel_exporter_otlp_endpoint)
+    configure_tracing(
+        name,
+        version,
+        settings.otel_exporter_otlp_endpoint,
+        sample_ratio=settings.otel_traces_sample_ratio,
+    )
     return name

@@ -24,6 +24,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def configure_tracing(
     version: str,
     otlp_endpoint: str | None,
     exporter: SpanExporter | None = None,
+    *,
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     """Install (once) and return the process's SDK tracer provider, adding the given exporters.
 
@@ -61,6 +64,9 @@ def configure_tracing(
         otlp_endpoint: an OTLP/HTTP collector base URL (``http://collector:4318``) or its full
             ``/v1/traces`` URL; spans go there through a ``BatchSpanProcessor``. None: no export.
         exporter: an extra exporter attached through a ``SimpleSpanProcessor`` (tests).
+        sample_ratio: the share of new traces recorded (first call only): parent-based, so a
+            trace continued from a sampled parent is always recorded, and an unsampled one
+            never; 1.0 records everything.
 
     Calling it again never replaces the provider; it only adds exporters not added yet.
     """
@@ -68,7 +74,8 @@ def configure_tracing(
         provider = _sdk_provider()
         if provider is None:
             resource = Resource.create({SERVICE_NAME: service, SERVICE_VERSION: version})
-            provider = TracerProvider(resource=resource)
+            sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+            provider = TracerProvider(resource=resource, sampler=sampler)
             trace.set_tracer_provider(provider)
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
