@@ -9,7 +9,7 @@
     ├── PermissionDeniedError         auth.permission_denied
     ├── UnauthenticatedError          auth.unauthenticated
     ├── RateLimitedError              rate_limit.exceeded     (+ retry_after seconds)
-    └── InfrastructureError           infrastructure.error    transient
+    └── InfrastructureError           infrastructure.error    transient (+ retry_after seconds)
         ├── DependencyUnavailableError    dependency.unavailable
         └── OperationTimeoutError         operation.timeout
 
@@ -22,6 +22,12 @@ Services subclass a family and pin their own code::
 other tenants, hosts, SQL) in logs, not in errors. Adapters translate this tree: the HTTP
 adapter (``shared.http.problems``) to status codes and problem+json, the messaging adapter,
 through :func:`is_transient`, to retry or dead-letter. This module knows neither.
+
+What a driver raises when a dependency is down (``ConnectionRefusedError``, asyncpg's and
+SQLAlchemy's connection errors, a pool that timed out) is not an ``AppError``;
+:func:`infrastructure_error_for` names it in this tree (the HTTP adapter answers it with 503 and
+``Retry-After``, never 500), and :func:`is_lost_connection` says when the same work may simply
+run again on a fresh connection.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ __all__ = [
     "RateLimitedError",
     "UnauthenticatedError",
     "ValidationError",
+    "infrastructure_error_for",
+    "is_lost_connection",
     "is_transient",
 ]
 
@@ -176,11 +184,26 @@ class RateLimitedError(AppError):
 
 
 class InfrastructureError(AppError):
-    """A dependency (database, broker, network, provider) failed in a way worth retrying."""
+    """A dependency (database, broker, network, provider) failed in a way worth retrying.
+
+    ``retry_after``: how many seconds the caller should wait, when known (None: the HTTP
+    adapter's default).
+    """
 
     code = "infrastructure.error"
     default_message = "A dependency failed; please retry."
     transient = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after
 
 
 class DependencyUnavailableError(InfrastructureError):
@@ -278,7 +301,14 @@ def _sqlalchemy_verdict(exc: BaseException) -> bool | None:
         return None
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.DisconnectionError | sa_exc.TimeoutError):
+    # InterfaceError: the driver could not use its connection (closed, broken, mid-reset).
+    transient = (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.DisconnectionError,
+        sa_exc.TimeoutError,
+    )
+    if isinstance(exc, transient):
         return True
     # Other DBAPIErrors are decided by the driver error in ``.orig`` (e.g. its SQLSTATE).
     return None
@@ -308,3 +338,106 @@ def _httpx_verdict(exc: BaseException) -> bool | None:
     if isinstance(exc, httpx.HTTPStatusError):
         return bool(exc.response.status_code in _TRANSIENT_HTTP_STATUSES)
     return None
+
+
+# -- naming a driver's failure in the tree -------------------------------------------------------
+
+# SQLSTATEs (besides class 08) of a server that is shutting down, starting or full.
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+_TIMEOUT_SQLSTATES = frozenset({"57014"})  # query_canceled: the statement_timeout fired
+
+
+def infrastructure_error_for(exc: BaseException) -> InfrastructureError | None:
+    """Name a transient failure from a driver or library in this tree; None if it is not one.
+
+    - the dependency cannot be reached or dropped the connection (refused, reset, a pooled
+      connection found dead, the pool exhausted, the server shutting down or full):
+      :class:`DependencyUnavailableError`;
+    - a deadline passed (socket or asyncio timeout, PostgreSQL's statement timeout):
+      :class:`OperationTimeoutError`;
+    - any other transient failure (serialization failure, deadlock, lock timeout):
+      :class:`InfrastructureError`.
+
+    An ``InfrastructureError`` is returned as it is; another ``AppError`` or a permanent error
+    (a bug, a constraint violation) gives None. The new error's ``__cause__`` is ``exc``, so logs
+    keep the driver's message while callers see only the tree's.
+    """
+    if isinstance(exc, InfrastructureError):
+        return exc
+    if isinstance(exc, AppError) or not is_transient(exc):
+        return None
+    error = _failure_kind(exc)()
+    error.__cause__ = exc
+    return error
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """Return True when ``exc`` says the database connection under the work was found dead.
+
+    SQLAlchemy flags such an error ``connection_invalidated`` and invalidates the pool, so the
+    same work can run again at once on a fresh connection. That is safe for a read, and for a
+    transaction that never reached COMMIT (PostgreSQL rolled it back with the connection); a
+    unit of work that loses its connection during COMMIT raises an ``AppError`` instead (the
+    outcome is unknown), which this never accepts.
+    """
+    if isinstance(exc, AppError):
+        return False
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None:
+        return False
+    return any(
+        isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated for link in _chain(exc)
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (SQLAlchemy's ``.orig``, else ``__cause__``), bounded."""
+    links: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in links):
+        links.append(current)
+        if len(links) >= _MAX_CHAIN:
+            break
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return links
+
+
+def _failure_kind(exc: BaseException) -> type[InfrastructureError]:
+    for link in _chain(exc):
+        kind = _kind_of(link)
+        if kind is not None:
+            return kind
+    return InfrastructureError
+
+
+def _kind_of(exc: BaseException) -> type[InfrastructureError] | None:
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        if sqlstate in _TIMEOUT_SQLSTATES:
+            return OperationTimeoutError
+        if sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
+            return DependencyUnavailableError
+        return InfrastructureError
+    if isinstance(exc, TimeoutError):
+        return OperationTimeoutError
+    if isinstance(exc, OSError):
+        return DependencyUnavailableError
+    return _library_kind(exc)
+
+
+def _library_kind(exc: BaseException) -> type[InfrastructureError] | None:
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError):
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return DependencyUnavailableError
+        # The pool had no connection to give in time, or the driver could not use its own.
+        if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | sa_exc.InterfaceError):
+            return DependencyUnavailableError
+        return None  # the driver's error in ``.orig`` says more
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return OperationTimeoutError
+    # Redis, Kafka and httpx connection failures, and any other transient library error that
+    # is not a timeout: the dependency is unavailable for now.
+    return DependencyUnavailableError if is_transient(exc) else None

@@ -6,6 +6,11 @@ A problem carries ``type`` (``https://errors.ordo.dev/<code>``), ``title``, ``st
 request id), ``requestId`` and, for invalid input, ``errors``: ``[{path, message, type}]`` with
 paths like ``body.items.0.quantity``. A 5xx never says what went wrong inside: the full error is
 logged, and the caller gets the request id to quote.
+
+An unavailable dependency is a 503 with ``Retry-After``, never a 500: an ``InfrastructureError``
+of the tree, and equally what a driver raises when the database or a broker cannot be reached
+(``ConnectionRefusedError``, a dead pooled connection, a pool that timed out), which
+:func:`shared.errors.infrastructure_error_for` names in the tree.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from shared.errors import (
     RateLimitedError,
     UnauthenticatedError,
     ValidationError,
+    infrastructure_error_for,
 )
 from shared.http._context import get_request_id
 from shared.observability.tracing import current_trace_ids
 
 __all__ = [
+    "DEFAULT_RETRY_AFTER_S",
     "ERROR_TYPE_BASE",
     "INTERNAL_ERROR_CODE",
     "PROBLEM_CONTENT_TYPE",
@@ -60,6 +67,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 ERROR_TYPE_BASE = "https://errors.ordo.dev/"
 INTERNAL_ERROR_CODE = "internal.error"
 REQUEST_TOO_LARGE_CODE = "request.too_large"
+DEFAULT_RETRY_AFTER_S = 1
+"""``Retry-After`` of a 503 whose error does not know when the dependency will be back."""
 
 # First match along the exception's MRO wins, so subclasses inherit their family's status.
 _STATUS_BY_FAMILY: Mapping[type, int] = {
@@ -182,14 +191,23 @@ async def _app_error_handler(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        headers["Retry-After"] = _seconds(exc.retry_after)
+    if isinstance(exc, InfrastructureError):
+        headers["Retry-After"] = _seconds(_retry_after(exc))
     if status == 401:
         # RFC 6750: a 401 names the scheme the client must use; no error detail is echoed.
         headers["WWW-Authenticate"] = 'Bearer realm="ordo"'
     if status >= 500:
-        # Infrastructure details (hosts, statements) stay in the log.
+        # Infrastructure details (hosts, statements) stay in the log. A dependency that is down
+        # is news, not a bug: one line naming the root cause, no traceback (an outage would
+        # render one per request).
+        failure: dict[str, Any] = (
+            {"cause": _root_cause(exc)}
+            if isinstance(exc, InfrastructureError)
+            else {"exc_info": exc}
+        )
         log.warning(
-            "request_failed", code=exc.code, status=status, details=dict(exc.details), exc_info=exc
+            "request_failed", code=exc.code, status=status, details=dict(exc.details), **failure
         )
         extensions: Mapping[str, Any] = {}
     else:
@@ -205,6 +223,24 @@ async def _app_error_handler(request: Request, exc: Exception) -> Response:
         headers=headers,
         extensions=extensions,
     )
+
+
+def _root_cause(exc: BaseException) -> str | None:
+    root, seen = exc, 0
+    while root.__cause__ is not None and seen < 8:
+        root, seen = root.__cause__, seen + 1
+    return None if root is exc else f"{type(root).__name__}: {root}"[:500]
+
+
+def _retry_after(exc: InfrastructureError) -> float:
+    if exc.retry_after is not None:
+        return exc.retry_after
+    hint = exc.details.get("retry_after_s")  # an open circuit says when it lets a trial through
+    return float(hint) if isinstance(hint, int | float) else DEFAULT_RETRY_AFTER_S
+
+
+def _seconds(delay: float) -> str:
+    return str(max(1, math.ceil(delay)))
 
 
 async def _request_validation_handler(request: Request, exc: Exception) -> Response:
@@ -239,6 +275,9 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
 
 async def _unhandled_exception_handler(request: Request, exc: Exception) -> Response:
     # Reached only for errors raised outside UnhandledErrorMiddleware (e.g. in a middleware).
+    failure = infrastructure_error_for(exc)
+    if failure is not None:
+        return await _app_error_handler(request, failure)
     log.error("unhandled_exception", path=request.url.path, exc_info=exc)
     return internal_error_response(request)
 
@@ -278,15 +317,22 @@ class UnhandledErrorMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             _record_on_span(exc)
-            log.error(
-                "unhandled_exception",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                exc_info=exc,
-            )
+            failure = infrastructure_error_for(exc)
+            if failure is None:
+                log.error(
+                    "unhandled_exception",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    exc_info=exc,
+                )
             if started:
                 raise  # headers are out: only the server can end this response
-            await internal_error_response(Request(scope))(scope, receive, send)
+            request = Request(scope)
+            if failure is not None:  # a dependency is down: 503 + Retry-After, logged there
+                response = await _app_error_handler(request, failure)
+            else:
+                response = internal_error_response(request)
+            await response(scope, receive, send)
 
 
 def _record_on_span(exc: Exception) -> None:
