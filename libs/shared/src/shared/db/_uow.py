@@ -9,6 +9,12 @@
 
 Only the unit of work commits. Leaving the block without ``commit()`` (or with an exception)
 rolls everything back, events included.
+
+A connection lost before COMMIT rolled the transaction back: the error is SQLAlchemy's own, and
+running the whole use case again is safe (:data:`shared.resilience.RECONNECT`). A connection
+lost during COMMIT leaves the outcome unknown: it is raised as
+:class:`~shared.errors.DependencyUnavailableError` (503 for an API caller, who retries with the
+same Idempotency-Key), which nothing re-runs blindly.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Protocol, Self, TypeVar, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.errors import DependencyUnavailableError, is_lost_connection
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 from shared.resilience.timeouts import with_timeout
 
@@ -156,7 +163,14 @@ class SqlaUnitOfWork:
         messages = self._collect(session)
         if messages:
             await self._outbox.add_many(session, messages)
-        await session.commit()
+        try:
+            await session.commit()
+        except Exception as exc:
+            if not is_lost_connection(exc):
+                raise
+            raise DependencyUnavailableError(
+                "The database connection was lost while committing; retry with the same key."
+            ) from exc
         return len(messages)
 
     async def rollback(self) -> None:

@@ -5,10 +5,11 @@ raises ``DependencyUnavailableError``, and retries retry only what ``is_transien
 """
 
 from shared.resilience.breaker import AsyncCircuitBreaker, BreakerState
-from shared.resilience.retry import RetryPolicy, retry_transient, run_with_retry
+from shared.resilience.retry import RECONNECT, RetryPolicy, retry_transient, run_with_retry
 from shared.resilience.timeouts import deadline, with_timeout
 
 __all__ = [
+    "RECONNECT",
     "AsyncCircuitBreaker",
     "BreakerState",
     "RetryPolicy",

@@ -7,7 +7,8 @@ not hit by a synchronized wave. After the last attempt the original exception is
 a ``RetryError``, so callers and adapters keep seeing the ``shared.errors`` tree.
 
 Retry only idempotent work: a unit of work whose transaction rolled back, a GET, a call with an
-idempotency key.
+idempotency key. :data:`RECONNECT` re-runs a use case once, at once, when its pooled database
+connection was found dead before it could commit (the engine does not ping connections).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from shared.errors import AppError, is_transient
+from shared.errors import AppError, is_lost_connection, is_transient
 
-__all__ = ["RetryPolicy", "Sleep", "retry_transient", "run_with_retry"]
+__all__ = ["RECONNECT", "RetryPolicy", "Sleep", "retry_transient", "run_with_retry"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -80,6 +81,11 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+RECONNECT = RetryPolicy(
+    attempts=2, initial_delay_s=0.0, max_delay_s=0.0, retry_if=is_lost_connection
+)
+"""Once more, at once, on a fresh connection: for a use case whose only effects are in its
+transaction, when the pooled connection under it was dead (see ``shared.errors``)."""
 
 
 def _log_retry(operation: str, attempts: int, state: RetryCallState) -> None:
