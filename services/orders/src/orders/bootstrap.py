@@ -22,18 +22,20 @@ from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orders.adapters.admission import SagaAdmission
 from orders.adapters.http.routes import build_router
 from orders.adapters.http.schemas import present
 from orders.adapters.jobs.worker import SagaWorker
 from orders.adapters.messaging.events import SOURCE
-from orders.adapters.messaging.events import TOPIC as ORDERS_TOPIC
 from orders.adapters.messaging.handlers import build_catalog_handlers, build_payment_handlers
+from orders.adapters.persistence.reads import SqlaOrderReads
+from orders.adapters.persistence.saga_load import SqlaSagaLoadProbe
 from orders.adapters.persistence.tables import outbox as outbox_table
 from orders.adapters.persistence.unit_of_work import OrdersUnitOfWork
-from orders.adapters.saga_path import FirstBlocked, KafkaSagaPath, SqlaOutboxStall
+from orders.application.admission import ALWAYS_ADMIT, Admission, AdmissionPolicy
 from orders.application.facade import OrdersUseCases
-from orders.application.ports import OrderPresenter, UnitOfWorkFactory
-from orders.application.saga_path import OPEN_PATH, PathGuard, SagaPathGuard
+from orders.application.ports import OrderPresenter, OrderReads, UnitOfWorkFactory
+from orders.application.reads import UnitOfWorkReads
 from orders.application.use_cases.cancel_order import CancelOrder
 from orders.application.use_cases.get_order import GetOrder
 from orders.application.use_cases.list_orders import ListOrders
@@ -50,7 +52,7 @@ from orders.application.use_cases.sweep_deadlines import SweepDeadlines
 from orders.domain.values import Deadlines
 from shared.auth import AuthSettings, KeySource
 from shared.clock import Clock, SystemClock
-from shared.db import check_postgres, create_engine, create_session_factory
+from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
 from shared.http import Closer, create_app
 from shared.http.service import create_service_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
@@ -67,6 +69,7 @@ __all__ = [
     "OrdersSettings",
     "WorkerProcess",
     "bootstrap",
+    "build_admission",
     "build_app",
     "build_consumer",
     "build_relay",
@@ -95,13 +98,12 @@ class OrdersSettings(ServiceSettings):
     stock released, then the request is sent again). The worker sweeps every
     ``sweep_interval_s`` and purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
 
-    Outages delay, they do not cancel (docs/runbooks/saga-deadlines.md): with
-    ``saga_path_guard``, the sweeper holds passed stock and payment deadlines while Kafka does
-    not answer the worker within ``saga_path_probe_timeout_s``, orders' relay leaves rows
-    unpublished over ``saga_path_outbox_max_age_s``, or a consumer group on the saga's path
-    keeps records waiting without moving for ``saga_path_stall_s``; and for
-    ``saga_path_recovery_s`` after. Held, a stock step ends ``stock_max_wait_s`` after the
-    order was placed, a payment step ``payment_max_wait_s`` after it was requested.
+    Saga backpressure (orders-api): while ``backpressure_enabled``, ``POST /orders`` is refused
+    with 503 and ``Retry-After: backpressure_retry_after_s`` once the orders waiting for their
+    stock step have waited over ``backpressure_max_saga_lag_s`` or orders' unpublished outbox
+    rows over ``backpressure_max_outbox_age_s`` (each: the ``backpressure_quorum``-th oldest),
+    and taken again once both are below ``backpressure_resume_ratio`` of their maximum. The
+    backlog is measured every ``backpressure_interval_s`` while orders arrive.
     """
 
     service_name: str = "orders"
@@ -119,16 +121,17 @@ class OrdersSettings(ServiceSettings):
     payment_timeout_s: float = Field(default=60.0, gt=0)
     payment_max_wait_s: float = Field(default=600.0, gt=0)
     compensation_retry_s: float = Field(default=60.0, gt=0)
-    stock_max_wait_s: float = Field(default=600.0, gt=0)
-    saga_path_guard: bool = True
-    saga_path_recovery_s: float = Field(default=30.0, ge=0)
-    saga_path_stall_s: float = Field(default=10.0, gt=0)
-    saga_path_outbox_max_age_s: float = Field(default=5.0, gt=0)
-    saga_path_probe_timeout_s: float = Field(default=3.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
     idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
+    backpressure_enabled: bool = True
+    backpressure_max_saga_lag_s: float = Field(default=0.5, gt=0)
+    backpressure_max_outbox_age_s: float = Field(default=0.5, gt=0)
+    backpressure_resume_ratio: float = Field(default=0.5, gt=0, le=1)
+    backpressure_retry_after_s: float = Field(default=1.0, gt=0)
+    backpressure_quorum: int = Field(default=3, ge=1, le=1000)
+    backpressure_interval_s: float = Field(default=0.25, gt=0)
 
     def deadlines(self) -> Deadlines:
         """The saga's deadlines as the domain takes them."""
@@ -137,7 +140,16 @@ class OrdersSettings(ServiceSettings):
             payment=timedelta(seconds=self.payment_timeout_s),
             payment_max_wait=timedelta(seconds=self.payment_max_wait_s),
             compensation_retry=timedelta(seconds=self.compensation_retry_s),
-            stock_max_wait=timedelta(seconds=self.stock_max_wait_s),
+        )
+
+    def admission_policy(self) -> AdmissionPolicy:
+        """The saga backpressure policy of ``POST /orders``."""
+        return AdmissionPolicy(
+            enabled=self.backpressure_enabled,
+            max_saga_lag_s=self.backpressure_max_saga_lag_s,
+            max_outbox_age_s=self.backpressure_max_outbox_age_s,
+            resume_ratio=self.backpressure_resume_ratio,
+            retry_after_s=self.backpressure_retry_after_s,
         )
 
 
@@ -148,17 +160,19 @@ def bootstrap(
     new_id: Callable[[], UUID] = new_id,
     deadlines: Deadlines = DEFAULT_DEADLINES,
     presenter: OrderPresenter = present,
-    saga_path: PathGuard = OPEN_PATH,
+    reads: OrderReads | None = None,
+    admission: Admission = ALWAYS_ADMIT,
 ) -> OrdersUseCases:
     """Wire every use case from its ports (real adapters or fakes).
 
-    ``saga_path`` (what holds the sweeper during outages) defaults to never holding.
+    ``reads`` defaults to reading through units of work; ``admission`` to taking every order.
     """
     clock = clock or SystemClock()
+    reads = reads if reads is not None else UnitOfWorkReads(uow)
     return OrdersUseCases(
-        place_order=PlaceOrder(uow, clock, new_id, deadlines, presenter),
-        get_order=GetOrder(uow),
-        list_orders=ListOrders(uow),
+        place_order=PlaceOrder(uow, clock, new_id, deadlines, presenter, admission=admission),
+        get_order=GetOrder(reads),
+        list_orders=ListOrders(reads),
         cancel_order=CancelOrder(uow, clock, deadlines),
         on_stock_reserved=OnStockReserved(uow, clock, deadlines),
         on_stock_rejected=OnStockRejected(uow, clock, deadlines),
@@ -166,7 +180,7 @@ def bootstrap(
         on_payment_authorized=OnPaymentAuthorized(uow, clock, deadlines),
         on_payment_failed=OnPaymentFailed(uow, clock, deadlines),
         on_payment_authorization_deferred=OnPaymentAuthorizationDeferred(uow, clock, deadlines),
-        sweep_deadlines=SweepDeadlines(uow, clock, deadlines, saga_path),
+        sweep_deadlines=SweepDeadlines(uow, clock, deadlines),
         purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
@@ -192,11 +206,12 @@ def build_use_cases(
     deadlines: Deadlines = DEFAULT_DEADLINES,
     clock: Clock | None = None,
     idempotency_ttl: timedelta = timedelta(hours=24),
-    saga_path: PathGuard = OPEN_PATH,
+    reads: OrderReads | None = None,
+    admission: Admission = ALWAYS_ADMIT,
 ) -> OrdersUseCases:
     """Wire the use cases on the real adapters over ``sessions``."""
     uow = unit_of_work_factory(sessions, doorbell, idempotency_ttl=idempotency_ttl, clock=clock)
-    return bootstrap(uow=uow, clock=clock, deadlines=deadlines, saga_path=saga_path)
+    return bootstrap(uow=uow, clock=clock, deadlines=deadlines, reads=reads, admission=admission)
 
 
 def _use_cases(
@@ -204,14 +219,25 @@ def _use_cases(
     sessions: async_sessionmaker[AsyncSession],
     doorbell: Doorbell,
     *,
-    saga_path: PathGuard = OPEN_PATH,
+    reads: OrderReads | None = None,
+    admission: Admission = ALWAYS_ADMIT,
 ) -> OrdersUseCases:
     return build_use_cases(
         sessions,
         doorbell,
         deadlines=settings.deadlines(),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
-        saga_path=saga_path,
+        reads=reads,
+        admission=admission,
+    )
+
+
+def build_admission(settings: OrdersSettings, db: ReadOnlyDatabase) -> SagaAdmission:
+    """Saga backpressure for ``POST /orders``, measured on orders' database."""
+    return SagaAdmission(
+        SqlaSagaLoadProbe(db, quorum=settings.backpressure_quorum),
+        settings.admission_policy(),
+        interval_s=settings.backpressure_interval_s,
     )
 
 
@@ -225,7 +251,8 @@ def build_app(
 
     Tokens are verified against identity's JWKS (``keys`` replaces it in tests). Writes ring
     the relay's doorbell after commit. ``resources``: the engine and doorbell of the process
-    it shares with other roles (which closes them), else its own.
+    it shares with other roles (which closes them), else its own. Reads run one statement
+    each outside any transaction; new orders pass the saga backpressure first.
     """
     closers: list[Closer] = []
     doorbell: Doorbell
@@ -235,7 +262,15 @@ def build_app(
         engine = create_engine(settings.database, application_name=settings.service_name)
         own = PgNotifyDoorbell(settings.database, outbox_table, application_name="orders-doorbell")
         doorbell, closers = own, [own.close]
-    use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
+    db = ReadOnlyDatabase(engine)
+    admission = build_admission(settings, db)
+    use_cases = _use_cases(
+        settings,
+        create_session_factory(engine),
+        doorbell,
+        reads=SqlaOrderReads(db),
+        admission=admission,
+    )
     return create_service_app(
         settings,
         title="Ordo orders",
@@ -244,7 +279,7 @@ def build_app(
         engine=engine,
         routers=lambda bearer: [build_router(use_cases, bearer)],
         keys=keys,
-        closers=closers,
+        closers=[admission.close, *closers],
     )
 
 
@@ -298,36 +333,6 @@ def build_relay(settings: OrdersSettings) -> tuple[OutboxRelay, FastAPI]:
     return build_relay_process(settings, table=outbox_table, version=version("ordo-orders"))
 
 
-def build_saga_path(
-    settings: OrdersSettings, engine: AsyncEngine
-) -> tuple[PathGuard, list[Closer]]:
-    """What holds the sweeper while the saga's path is down, and what to close after it.
-
-    The path: orders' relay (its outbox), then Kafka, catalog's and payments' groups on
-    ``orders.events``, and orders' own group on their replies.
-    """
-    if not settings.saga_path_guard:
-        return OPEN_PATH, []
-    lanes = [
-        ("catalog", ORDERS_TOPIC),
-        ("payments", ORDERS_TOPIC),
-        (settings.consumer_group, settings.catalog_topic),
-        (settings.consumer_group, settings.payments_topic),
-    ]
-    kafka = KafkaSagaPath(
-        settings.kafka,
-        lanes,
-        timeout_s=settings.saga_path_probe_timeout_s,
-        stall_s=settings.saga_path_stall_s,
-        interval_s=settings.sweep_interval_s,
-    )
-    outbox = SqlaOutboxStall(engine, max_age_s=settings.saga_path_outbox_max_age_s)
-    guard = SagaPathGuard(
-        FirstBlocked([kafka, outbox]), recovery=timedelta(seconds=settings.saga_path_recovery_s)
-    )
-    return guard, [kafka.close]
-
-
 @dataclass
 class WorkerProcess:
     """The saga worker, its health app, and what to close once the worker ended.
@@ -368,14 +373,12 @@ def build_worker(
         doorbell = own_doorbell = PgNotifyDoorbell(
             settings.database, outbox_table, application_name="orders-worker-doorbell"
         )
-    guard, closers = build_saga_path(settings, engine)
-    use_cases = _use_cases(settings, create_session_factory(engine), doorbell, saga_path=guard)
+    use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
     worker = SagaWorker(
         use_cases,
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.sweep_batch_size,
         purge_interval_s=settings.idempotency_purge_interval_s,
-        closers=closers,
     )
     health = create_app(
         title="Ordo orders worker",

@@ -44,6 +44,9 @@ async def api(migrated: DatabaseSettings, tokens: Tokens) -> AsyncIterator[httpx
         environment="test",
         database=migrated.model_copy(update={"pool_size": 25, "max_overflow": 10}),
         auth=AuthSettings(issuer=ISS, audience=AUD),
+        # No saga runs here, so the orders these tests place stay pending and the saga's
+        # backpressure would refuse the next ones (test_backpressure.py covers it).
+        backpressure_enabled=False,
     )
     app = build_app(settings, keys=tokens.keys)
     async with LifespanManager(app) as manager:

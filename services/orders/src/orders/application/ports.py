@@ -22,6 +22,7 @@ from shared.unit_of_work import TransactionalUnitOfWork
 __all__ = [
     "OrderFilter",
     "OrderPresenter",
+    "OrderReads",
     "OrderRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -64,6 +65,20 @@ class OrderRepository(Protocol):
     async def lock_due(self, *, now: datetime, limit: int) -> Sequence[Order]:
         """Lock up to ``limit`` orders of any org whose deadline passed, skipping orders another
         transaction holds (``FOR UPDATE SKIP LOCKED``): sweepers never block the saga."""
+        ...
+
+
+class OrderReads(Protocol):
+    """Orders as the API reads them: each call is one consistent snapshot, in no transaction."""
+
+    async def get(self, *, org_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
+        """The order, or None (also for another org's)."""
+        ...
+
+    async def list(
+        self, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
+    ) -> Sequence[Order]:
+        """Up to ``limit`` orders, newest first (by id, UUID v7), older than ``before``."""
         ...
 
 

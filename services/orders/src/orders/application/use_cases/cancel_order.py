@@ -16,6 +16,7 @@ from orders.domain.model import Order
 from orders.domain.values import Deadlines
 from shared.auth.principal import Principal
 from shared.clock import Clock
+from shared.resilience.retry import RECONNECT, retry_transient
 
 __all__ = ["CancelOrder", "CancelOrderInput"]
 
@@ -35,11 +36,13 @@ class CancelOrder:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, deadlines: Deadlines) -> None:
         self._uow, self._clock, self._deadlines = uow, clock, deadlines
 
+    @retry_transient(RECONNECT, operation="orders.cancel_order")
     async def __call__(self, principal: Principal, command: CancelOrderInput) -> Order:
         """Request the compensations (once) and return the order as it is now.
 
         The order is looked up before the role is checked: another org's order is 404 for
-        every caller, whatever their role (existence never leaks as a 403).
+        every caller, whatever their role (existence never leaks as a 403). Run again once on a
+        fresh connection when the pooled one was dead: its transaction had not committed.
         """
         async with self._uow() as uow:
             order = await uow.orders.get(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from orders.application.permissions import POLICY
-from orders.application.ports import OrderFilter, UnitOfWorkFactory
+from orders.application.ports import OrderFilter, OrderReads
 from orders.domain.errors import OrderNotFoundError
 from orders.domain.model import Order
 from shared.auth.principal import Principal
@@ -32,8 +32,8 @@ def _bound(filters: OrderFilter) -> dict[str, object]:
 class ListOrders:
     """Every member of the org lists its orders (ids are UUID v7: newest first by id)."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, reads: OrderReads) -> None:
+        self._reads = reads
 
     async def __call__(
         self,
@@ -56,8 +56,7 @@ class ListOrders:
             raise ValidationError("placed_after must be before placed_before.")
         bound = _bound(filters)
         before = decode_cursor(cursor, bound)
-        async with self._uow() as uow:
-            rows = await uow.orders.list(
-                org_id=org_id, before=before, limit=limit + 1, filters=filters
-            )
+        rows = await self._reads.list(
+            org_id=org_id, before=before, limit=limit + 1, filters=filters
+        )
         return page_of(rows, limit, lambda order: encode_cursor(order.id, bound))

@@ -3,6 +3,9 @@
 The key is claimed in the same transaction as the order: the same key and request replay the
 first response, another request under the key is 422 ``idempotency.key_reused``, and a twin
 still in flight is 409 ``idempotency.in_progress``; a failed attempt leaves no claim behind.
+
+While the saga is behind, the order is refused (503 ``orders.overloaded``) before the key is
+claimed: nothing is stored, and the retry under the same key is a first attempt.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from orders.application.admission import ALWAYS_ADMIT, Admission
 from orders.application.permissions import POLICY
 from orders.application.ports import OrderPresenter, UnitOfWorkFactory
 from orders.domain.errors import OrderNotFoundError
@@ -19,6 +23,7 @@ from orders.domain.values import Deadlines, OrderLine
 from shared.auth.principal import Principal
 from shared.clock import Clock
 from shared.idempotency import IdempotentResponse, request_fingerprint
+from shared.resilience.retry import RECONNECT, retry_transient
 
 __all__ = ["PlaceOrder", "PlaceOrderInput", "PlaceOrderResult"]
 
@@ -55,15 +60,24 @@ class PlaceOrder:
         new_id: Callable[[], uuid.UUID],
         deadlines: Deadlines,
         presenter: OrderPresenter,
+        *,
+        admission: Admission = ALWAYS_ADMIT,
     ) -> None:
         self._uow, self._clock, self._new_id = uow, clock, new_id
         self._deadlines, self._present = deadlines, presenter
+        self._admission = admission
 
+    @retry_transient(RECONNECT, operation="orders.place_order")
     async def __call__(self, principal: Principal, command: PlaceOrderInput) -> PlaceOrderResult:
-        """Create the order, or replay the response stored under the key."""
+        """Create the order, or replay the response stored under the key.
+
+        Run again once on a fresh connection when the pooled one was dead: its transaction had
+        not committed (a lost COMMIT is a 503 instead, and the caller retries with the key).
+        """
         POLICY.require(
             principal, "orders.place", org_id=command.org_id, not_found=OrderNotFoundError
         )
+        await self._admission.check()
         order = Order.place(
             id=self._new_id(),
             org_id=command.org_id,

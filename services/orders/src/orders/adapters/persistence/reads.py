@@ -1,0 +1,85 @@
+"""Orders as the API reads them: one statement per read, outside any transaction, no ORM.
+
+``GET /orders/{id}`` is orders-api's hottest call. An order and its lines come from one ``SELECT``
+(a join), so they are one snapshot with no ``BEGIN``/``ROLLBACK`` around it; the statement is
+built once, here, so SQLAlchemy compiles it once and asyncpg prepares it once per connection.
+A listing joins the lines to the page of orders in one statement as well.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, RowMapping, Select, bindparam, select
+
+# The row -> Order mapping is the repository's, so both read the same columns the same way.
+from orders.adapters.persistence.repositories import _order as order_from_rows
+from orders.adapters.persistence.tables import order_lines, orders
+from orders.application.ports import OrderFilter
+from orders.domain.model import Order
+from shared.db import ReadOnlyDatabase
+
+__all__ = ["SqlaOrderReads"]
+
+_o, _l = orders.c, order_lines.c
+_LINE_COLUMNS = (_l.line_no, _l.sku, _l.quantity, _l.product_id, _l.unit_price_minor)
+_GET = (
+    select(orders, *_LINE_COLUMNS)
+    .outerjoin(order_lines, _l.order_id == _o.id)
+    .where(_o.org_id == bindparam("org_id"), _o.id == bindparam("order_id"))
+    .order_by(_l.line_no)
+)
+
+
+class SqlaOrderReads:
+    """Implements orders' ``OrderReads`` port on :class:`shared.db.ReadOnlyDatabase`."""
+
+    def __init__(self, db: ReadOnlyDatabase) -> None:
+        self._db = db
+
+    async def get(self, *, org_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
+        """The org's order, or None (another org's too)."""
+        rows = await self._db.all(_GET, {"org_id": org_id, "order_id": order_id})
+        orders_read = _orders(rows)
+        return orders_read[0] if orders_read else None
+
+    async def list(
+        self, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
+    ) -> Sequence[Order]:
+        """Up to ``limit`` of the org's orders, newest first, older than the cursor ``before``."""
+        return _orders(await self._db.all(_page(org_id, before, limit, filters)))
+
+
+def _page(
+    org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
+) -> Select[Any]:
+    query = select(orders).where(_o.org_id == org_id)
+    if before is not None:
+        query = query.where(_o.id < before)
+    if filters.statuses:
+        query = query.where(_o.status.in_(sorted(s.value for s in filters.statuses)))
+    if filters.placed_by is not None:
+        query = query.where(_o.placed_by == filters.placed_by)
+    if filters.placed_after is not None:
+        query = query.where(_o.placed_at >= filters.placed_after)
+    if filters.placed_before is not None:
+        query = query.where(_o.placed_at < filters.placed_before)
+    page = query.order_by(_o.id.desc()).limit(limit).subquery()
+    return (
+        select(page, *_LINE_COLUMNS)
+        .select_from(page.outerjoin(order_lines, _l.order_id == page.c.id))
+        .order_by(page.c.id.desc(), _l.line_no)
+    )
+
+
+def _orders(rows: Sequence[Row[Any]]) -> list[Order]:
+    """Group joined rows (an order's columns repeated on each of its lines) into orders."""
+    grouped: dict[uuid.UUID, tuple[RowMapping, list[RowMapping]]] = {}
+    for row in rows:
+        mapping = row._mapping
+        _, lines = grouped.setdefault(mapping["id"], (mapping, []))
+        if mapping["line_no"] is not None:
+            lines.append(mapping)
+    return [order_from_rows(head, lines) for head, lines in grouped.values()]
