@@ -27,15 +27,18 @@ from orders.adapters.http.routes import build_router
 from orders.adapters.http.schemas import present
 from orders.adapters.jobs.worker import SagaWorker
 from orders.adapters.messaging.events import SOURCE
+from orders.adapters.messaging.events import TOPIC as ORDERS_TOPIC
 from orders.adapters.messaging.handlers import build_catalog_handlers, build_payment_handlers
 from orders.adapters.persistence.reads import SqlaOrderReads
 from orders.adapters.persistence.saga_load import SqlaSagaLoadProbe
 from orders.adapters.persistence.tables import outbox as outbox_table
 from orders.adapters.persistence.unit_of_work import OrdersUnitOfWork
+from orders.adapters.saga_path import FirstBlocked, KafkaSagaPath, SqlaOutboxStall
 from orders.application.admission import ALWAYS_ADMIT, Admission, AdmissionPolicy
 from orders.application.facade import OrdersUseCases
 from orders.application.ports import OrderPresenter, OrderReads, UnitOfWorkFactory
 from orders.application.reads import UnitOfWorkReads
+from orders.application.saga_path import OPEN_PATH, PathGuard, SagaPathGuard
 from orders.application.use_cases.cancel_order import CancelOrder
 from orders.application.use_cases.get_order import GetOrder
 from orders.application.use_cases.list_orders import ListOrders
@@ -98,6 +101,14 @@ class OrdersSettings(ServiceSettings):
     stock released, then the request is sent again). The worker sweeps every
     ``sweep_interval_s`` and purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
 
+    Outages delay, they do not cancel (docs/runbooks/saga-deadlines.md): with
+    ``saga_path_guard``, the sweeper holds passed stock and payment deadlines while Kafka does
+    not answer the worker within ``saga_path_probe_timeout_s``, orders' relay leaves rows
+    unpublished over ``saga_path_outbox_max_age_s``, or a consumer group on the saga's path
+    keeps records waiting without moving for ``saga_path_stall_s``; and for
+    ``saga_path_recovery_s`` after. Held, a stock step ends ``stock_max_wait_s`` after the
+    order was placed, a payment step ``payment_max_wait_s`` after it was requested.
+
     Saga backpressure (orders-api): while ``backpressure_enabled``, ``POST /orders`` is refused
     with 503 and ``Retry-After: backpressure_retry_after_s`` once the orders waiting for their
     stock step have waited over ``backpressure_max_saga_lag_s`` or orders' unpublished outbox
@@ -121,6 +132,12 @@ class OrdersSettings(ServiceSettings):
     payment_timeout_s: float = Field(default=60.0, gt=0)
     payment_max_wait_s: float = Field(default=600.0, gt=0)
     compensation_retry_s: float = Field(default=60.0, gt=0)
+    stock_max_wait_s: float = Field(default=600.0, gt=0)
+    saga_path_guard: bool = True
+    saga_path_recovery_s: float = Field(default=30.0, ge=0)
+    saga_path_stall_s: float = Field(default=10.0, gt=0)
+    saga_path_outbox_max_age_s: float = Field(default=5.0, gt=0)
+    saga_path_probe_timeout_s: float = Field(default=3.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
@@ -140,6 +157,7 @@ class OrdersSettings(ServiceSettings):
             payment=timedelta(seconds=self.payment_timeout_s),
             payment_max_wait=timedelta(seconds=self.payment_max_wait_s),
             compensation_retry=timedelta(seconds=self.compensation_retry_s),
+            stock_max_wait=timedelta(seconds=self.stock_max_wait_s),
         )
 
     def admission_policy(self) -> AdmissionPolicy:
@@ -162,10 +180,12 @@ def bootstrap(
     presenter: OrderPresenter = present,
     reads: OrderReads | None = None,
     admission: Admission = ALWAYS_ADMIT,
+    saga_path: PathGuard = OPEN_PATH,
 ) -> OrdersUseCases:
     """Wire every use case from its ports (real adapters or fakes).
 
-    ``reads`` defaults to reading through units of work; ``admission`` to taking every order.
+    ``reads`` defaults to reading through units of work; ``admission`` to taking every order;
+    ``saga_path`` (what holds the sweeper during outages) to never holding.
     """
     clock = clock or SystemClock()
     reads = reads if reads is not None else UnitOfWorkReads(uow)
@@ -180,7 +200,7 @@ def bootstrap(
         on_payment_authorized=OnPaymentAuthorized(uow, clock, deadlines),
         on_payment_failed=OnPaymentFailed(uow, clock, deadlines),
         on_payment_authorization_deferred=OnPaymentAuthorizationDeferred(uow, clock, deadlines),
-        sweep_deadlines=SweepDeadlines(uow, clock, deadlines),
+        sweep_deadlines=SweepDeadlines(uow, clock, deadlines, saga_path),
         purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
@@ -208,10 +228,18 @@ def build_use_cases(
     idempotency_ttl: timedelta = timedelta(hours=24),
     reads: OrderReads | None = None,
     admission: Admission = ALWAYS_ADMIT,
+    saga_path: PathGuard = OPEN_PATH,
 ) -> OrdersUseCases:
     """Wire the use cases on the real adapters over ``sessions``."""
     uow = unit_of_work_factory(sessions, doorbell, idempotency_ttl=idempotency_ttl, clock=clock)
-    return bootstrap(uow=uow, clock=clock, deadlines=deadlines, reads=reads, admission=admission)
+    return bootstrap(
+        uow=uow,
+        clock=clock,
+        deadlines=deadlines,
+        reads=reads,
+        admission=admission,
+        saga_path=saga_path,
+    )
 
 
 def _use_cases(
@@ -221,6 +249,7 @@ def _use_cases(
     *,
     reads: OrderReads | None = None,
     admission: Admission = ALWAYS_ADMIT,
+    saga_path: PathGuard = OPEN_PATH,
 ) -> OrdersUseCases:
     return build_use_cases(
         sessions,
@@ -229,6 +258,7 @@ def _use_cases(
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
         reads=reads,
         admission=admission,
+        saga_path=saga_path,
     )
 
 
@@ -333,6 +363,36 @@ def build_relay(settings: OrdersSettings) -> tuple[OutboxRelay, FastAPI]:
     return build_relay_process(settings, table=outbox_table, version=version("ordo-orders"))
 
 
+def build_saga_path(
+    settings: OrdersSettings, engine: AsyncEngine
+) -> tuple[PathGuard, list[Closer]]:
+    """What holds the sweeper while the saga's path is down, and what to close after it.
+
+    The path: orders' relay (its outbox), then Kafka, catalog's and payments' groups on
+    ``orders.events``, and orders' own group on their replies.
+    """
+    if not settings.saga_path_guard:
+        return OPEN_PATH, []
+    lanes = [
+        ("catalog", ORDERS_TOPIC),
+        ("payments", ORDERS_TOPIC),
+        (settings.consumer_group, settings.catalog_topic),
+        (settings.consumer_group, settings.payments_topic),
+    ]
+    kafka = KafkaSagaPath(
+        settings.kafka,
+        lanes,
+        timeout_s=settings.saga_path_probe_timeout_s,
+        stall_s=settings.saga_path_stall_s,
+        interval_s=settings.sweep_interval_s,
+    )
+    outbox = SqlaOutboxStall(engine, max_age_s=settings.saga_path_outbox_max_age_s)
+    guard = SagaPathGuard(
+        FirstBlocked([kafka, outbox]), recovery=timedelta(seconds=settings.saga_path_recovery_s)
+    )
+    return guard, [kafka.close]
+
+
 @dataclass
 class WorkerProcess:
     """The saga worker, its health app, and what to close once the worker ended.
@@ -373,12 +433,14 @@ def build_worker(
         doorbell = own_doorbell = PgNotifyDoorbell(
             settings.database, outbox_table, application_name="orders-worker-doorbell"
         )
-    use_cases = _use_cases(settings, create_session_factory(engine), doorbell)
+    guard, closers = build_saga_path(settings, engine)
+    use_cases = _use_cases(settings, create_session_factory(engine), doorbell, saga_path=guard)
     worker = SagaWorker(
         use_cases,
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.sweep_batch_size,
         purge_interval_s=settings.idempotency_purge_interval_s,
+        closers=closers,
     )
     health = create_app(
         title="Ordo orders worker",
