@@ -87,6 +87,6 @@ contracts-check: bootstrap ## fail if the generated models or client differ from
 bench-outbox: bootstrap ## outbox relay vs raw aiokafka and faststream-outbox; latency; inbox cost
 	$(UV) run --frozen python bench/outbox/run.py
 
-bench-saga: up ## the order saga at 300 orders/s through the gateway; POST /v1/orders vs bare FastAPI
+bench-saga: up ## CPU per order vs bare, capacity, 2x overload (BENCH_SAGA_ARGS="--quick", "--help")
 	@bench/tools/ensure.sh
-	$(UV) run --frozen python bench/saga/run.py
+	$(UV) run --frozen python bench/saga/run.py $(BENCH_SAGA_ARGS)

@@ -1,8 +1,11 @@
-"""The baseline of ``make bench-saga``: a bare FastAPI + asyncpg endpoint inserting one row.
+"""The baselines of ``make bench-saga``: bare FastAPI endpoints, one process (uvicorn, one worker).
 
-The same shape of work a create endpoint does at its simplest: validate a JSON body with
-pydantic, insert one row with asyncpg, answer 201 with the row's id. Run by run.py as its own
-process: ``python bench/saga/bare.py <port> <dsn>`` (uvicorn, one worker, like our services).
+- ``POST /orders``: the same shape of work a create endpoint does at its simplest: validate a
+  JSON body with pydantic, insert one row with asyncpg, answer 201 with the row's id.
+- ``GET /orders/{order_id}``: a JSON document of an order's size, no IO at all: the floor the
+  gateway's proxying of ``GET /v1/orders/{id}`` is held to.
+
+Run by run.py as its own process: ``python bench/saga/bare.py <port> <dsn>``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,24 @@ class PlaceOrder(BaseModel):
     lines: list[Line] = Field(min_length=1, max_length=100)
 
 
+#: A confirmed order as GET /v1/orders/{id} answers it (contract schema Order), less its id.
+ORDER_VIEW: dict[str, object] = {
+    "status": "confirmed",
+    "currency": "EUR",
+    "lines": [
+        {"sku": "BENCH-1", "quantity": 1, "unit_price": {"amount_minor": 100, "currency": "EUR"}}
+    ],
+    "total": {"amount_minor": 100, "currency": "EUR"},
+    "placed_by": "0194f2b0-0000-7000-8000-000000000002",
+    "placed_at": "2026-12-06T12:00:00.000000Z",
+    "updated_at": "2026-12-06T12:00:00.100000Z",
+    "confirmed_at": "2026-12-06T12:00:00.100000Z",
+    "closed_at": None,
+    "status_reason": None,
+    "version": 4,
+}
+
+
 def build(dsn: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +80,10 @@ def build(dsn: str) -> FastAPI:
                 body.model_dump_json(include={"lines"}),
             )
         return {"id": str(order_id)}
+
+    @app.get("/orders/{order_id}")
+    async def read(order_id: uuid.UUID) -> dict[str, object]:
+        return {"id": str(order_id), **ORDER_VIEW}
 
     @app.get("/health/ready")
     async def ready() -> dict[str, str]:

@@ -1,9 +1,11 @@
--- wrk script of `make bench-saga`'s closed-loop comparison.
--- Usage: wrk ... -s bench/saga/wrk.lua <url> -- <body file> [<tokens file>]
--- Every request POSTs the body; with a tokens file (one bearer token a line), each connection's
--- requests carry a token in turn and a fresh Idempotency-Key (unique across threads and runs).
+-- wrk script of `make bench-saga`'s closed-loop CPU comparisons (bench/saga/closed.py).
+-- Usage: wrk ... -s bench/saga/wrk.lua <url> -- <body file | GET> [<tokens file | -> [<limit>]]
+-- With a body file every request POSTs it; with GET, requests are GETs of the URL. With a tokens
+-- file (one bearer token a line) requests carry the tokens in turn, and POSTs a fresh
+-- Idempotency-Key each (unique across threads and runs). With a limit, the thread stops after
+-- that many answers (run it with -t1), so a POST comparison starts a bounded amount of saga work.
 
-local body, tokens, prefix, n = nil, {}, nil, 0
+local body, tokens, prefix, n, answered, limit = nil, {}, nil, 0, 0, 0
 
 local function read(path)
   local f = assert(io.open(path, "r"))
@@ -13,9 +15,17 @@ local function read(path)
 end
 
 function init(args)
-  body = read(args[1])
-  if args[2] then
+  if args[1] ~= "GET" then body = read(args[1]) end
+  if args[2] and args[2] ~= "-" then
     for line in read(args[2]):gmatch("[^\n]+") do tokens[#tokens + 1] = line end
+  end
+  limit = tonumber(args[3] or "0")
+  -- Only then a Lua call per answer: wrk asks for bodies when `response` exists.
+  if limit > 0 then
+    response = function()
+      answered = answered + 1
+      if answered >= limit then wrk.thread:stop() end
+    end
   end
   -- wrk gives each thread its own Lua state: a random prefix keeps their keys apart.
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16))
@@ -24,15 +34,15 @@ end
 
 function request()
   n = n + 1
-  local headers = { ["Content-Type"] = "application/json" }
-  if #tokens > 0 then
-    headers["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]
-    headers["Idempotency-Key"] = prefix .. "-" .. n
-  end
+  local headers = {}
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1] end
+  if body == nil then return wrk.format("GET", nil, headers, nil) end
+  headers["Content-Type"] = "application/json"
+  if #tokens > 0 then headers["Idempotency-Key"] = prefix .. "-" .. n end
   return wrk.format("POST", nil, headers, body)
 end
 
--- One machine-readable line for run.py: counts, and latency percentiles in microseconds.
+-- One machine-readable line for closed.py: counts, and latency percentiles in microseconds.
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
