@@ -39,7 +39,7 @@ def test_the_limit_grows_while_latency_stays_at_its_usual_level() -> None:
     before = limit.limit
     drive(limit, start=now, seconds=5.0, rtt=0.010)
     assert limit.limit > before
-    assert limit.long_rtt_s == pytest.approx(0.010)
+    assert limit.min_rtt_s == pytest.approx(0.010)
 
 
 def test_the_limit_shrinks_when_latency_rises() -> None:
@@ -49,6 +49,25 @@ def test_the_limit_shrinks_when_latency_rises() -> None:
     drive(limit, start=now, seconds=1.0, rtt=0.050)  # calls queue inside the service
     assert limit.limit < grown
     assert limit.limit >= POLICY.min_limit
+
+
+def test_a_long_overload_does_not_become_the_baseline() -> None:
+    limit = AdaptiveLimit(POLICY)
+    now = drive(limit, start=0.0, seconds=3.0, rtt=0.010)
+    drive(limit, start=now, seconds=50.0, rtt=0.080)  # queueing in the service, < baseline_s
+    assert limit.limit <= 2 * POLICY.headroom  # still shedding, not grown back
+    assert limit.min_rtt_s == pytest.approx(0.010)
+
+
+def test_a_service_slower_for_good_is_learned_again() -> None:
+    policy = LimitPolicy(initial_limit=20, min_limit=4, max_limit=60, baseline_s=5.0)
+    limit = AdaptiveLimit(policy)
+    now = drive(limit, start=0.0, seconds=3.0, rtt=0.010)
+    now = drive(limit, start=now, seconds=10.0, rtt=0.080)  # past baseline_s
+    assert limit.min_rtt_s == pytest.approx(0.080)
+    shrunk = limit.limit
+    drive(limit, start=now, seconds=10.0, rtt=0.080)
+    assert limit.limit > shrunk
 
 
 def test_latency_within_the_tolerance_is_not_queueing() -> None:

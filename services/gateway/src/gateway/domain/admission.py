@@ -6,38 +6,41 @@ instead of a queue. The limit is not configured but measured, from the service's
 
 - Samples are gathered in windows: at least ``window_samples`` calls and at least
   ``window_min_s`` (twice the window's fastest call, capped at ``window_max_s``). A window's
-  *short* RTT is the mean of its calls; the *long* RTT is an exponential average of past windows
-  (about ``long_window`` of them), the latency of the service when it is not queueing.
-- At each window's end: ``gradient = clamp(tolerance * long / short, 0.5, 1)``; 1 while the
-  service answers as fast as usual, below 1 once calls take longer than ``tolerance`` times the
-  usual (they queue inside the service). Then ``new = limit * gradient + headroom``, smoothed
+  *sampled* RTT is the mean of its calls; the *minimum* RTT is the lowest sampled RTT of the
+  windows of the last ``baseline_s`` seconds: the latency of the service when nothing queues.
+- At each window's end: ``gradient = clamp(tolerance * minimum / sampled, 0.5, 1)``; 1 while
+  the service answers as fast as it can, below 1 once calls take longer than ``tolerance``
+  times that (they queue inside the service). Then ``new = limit * gradient + headroom``, smoothed
   (``limit * (1 - smoothing) + new * smoothing``) and bounded by ``min_limit``/``max_limit``. So the
   limit grows by ``smoothing * headroom`` per window while latency holds, and shrinks by up to
-  half per window (before smoothing) while it rises; the headroom keeps it at ``2 * headroom``
-  or more, whatever ``min_limit`` says.
+  half per window (before smoothing) while it rises; the headroom alone keeps it at
+  ``2 * headroom`` or more (a lower ``min_limit`` is reached only with less headroom).
 - A window that saw a call time out (``Outcome.DROPPED``) shrinks the limit as the steepest
   gradient does; a window whose calls never used half the limit changes nothing (the load, not
   the service, was the limit: growing then would only raise a limit nobody tests).
-- When the long RTT is more than twice the short one (the service recovered from a long
-  slowdown) it decays by 5% per window, so the limit does not stay low for minutes.
 
-Netflix's Gradient2 (and Envoy's adaptive concurrency filter) compare against a no-load RTT too;
-Gradient2 takes the long exponential average rather than the minimum, which one lucky fast call
-would pin for good. This module is pure: the caller passes the time; the HTTP adapter
-(``gateway.adapters.admission``) holds the clock, the wait queue and the metrics.
+The gradient, smoothing and headroom are Netflix's Gradient2. Its baseline is a long exponential
+average of the RTT, which drifts up with the latency of a long overload (measured here: against
+an upstream that can serve two calls at once, the limit stayed at 17 while calls queued for 8x
+their no-load time); Envoy's adaptive concurrency and TCP Vegas use the minimum RTT instead.
+The minimum is taken over window means, not single calls, so one lucky fast call (a cached or
+404 answer) does not pin it, and it expires after ``baseline_s``, so a service that became
+slower for good is learned again (an overload longer than that is taken for the new normal
+too, and the limit grows back by the headroom until latency rises again).
+
+This module is pure: the caller passes the time; the HTTP adapter (``gateway.adapters.admission``)
+holds the clock, the wait queue and the metrics.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass
 
 __all__ = ["AdaptiveLimit", "LimitPolicy", "Outcome", "Permit"]
 
 _MIN_GRADIENT = 0.5
-_RECOVERY_RATIO = 2.0
-_RECOVERY_DECAY = 0.95
-_WARMUP_WINDOWS = 10
 
 
 class Outcome(enum.Enum):
@@ -58,7 +61,7 @@ class LimitPolicy:
     smoothing: float = 0.2
     tolerance: float = 1.5
     headroom: int = 4
-    long_window: int = 600
+    baseline_s: float = 60.0
     window_samples: int = 10
     window_min_s: float = 0.1
     window_max_s: float = 1.0
@@ -70,8 +73,8 @@ class LimitPolicy:
             raise ValueError("smoothing must be within (0, 1]")
         if self.tolerance < 1:
             raise ValueError("tolerance must be at least 1")
-        if self.window_samples < 1 or self.long_window < 1 or self.headroom < 0:
-            raise ValueError("window_samples and long_window must be positive, headroom >= 0")
+        if self.window_samples < 1 or self.baseline_s <= 0 or self.headroom < 0:
+            raise ValueError("window_samples and baseline_s must be positive, headroom >= 0")
         if not 0 < self.window_min_s <= self.window_max_s:
             raise ValueError("need 0 < window_min_s <= window_max_s")
 
@@ -103,25 +106,6 @@ class _Window:
         self.dropped = self.dropped or dropped
 
 
-class _ExpAverage:
-    """A plain mean over the first windows, an exponential average after them."""
-
-    __slots__ = ("_count", "_factor", "value")
-
-    def __init__(self, window: int) -> None:
-        self._factor = 2.0 / (window + 1)
-        self._count = 0
-        self.value = 0.0
-
-    def add(self, sample: float) -> float:
-        if self._count < _WARMUP_WINDOWS:
-            self._count += 1
-            self.value += (sample - self.value) / self._count
-        else:
-            self.value += (sample - self.value) * self._factor
-        return self.value
-
-
 class AdaptiveLimit:
     """The concurrency limit of one service and the calls in flight to it (not thread-safe:
     one event loop owns it)."""
@@ -129,7 +113,7 @@ class AdaptiveLimit:
     def __init__(self, policy: LimitPolicy, *, now: float = 0.0) -> None:
         self.policy = policy
         self._estimate = float(policy.initial_limit)
-        self._long_rtt = _ExpAverage(policy.long_window)
+        self._sampled: deque[tuple[float, float]] = deque()  # (window end, sampled RTT)
         self._window = _Window(now + policy.window_min_s)
         self.in_flight = 0
 
@@ -139,9 +123,9 @@ class AdaptiveLimit:
         return int(self._estimate)
 
     @property
-    def long_rtt_s(self) -> float:
-        """The usual latency of the service (0 before the first window)."""
-        return self._long_rtt.value
+    def min_rtt_s(self) -> float:
+        """The latency of the service when nothing queues (0 before the first window)."""
+        return min((rtt for _, rtt in self._sampled), default=0.0)
 
     def is_full(self) -> bool:
         """True when one more call would be refused."""
@@ -170,19 +154,20 @@ class AdaptiveLimit:
         if window.dropped:
             self._update(gradient=_MIN_GRADIENT)
         elif window.count >= policy.window_samples:
-            self._on_window(window.rtt_sum / window.count, window.max_in_flight)
+            self._on_window(now, window.rtt_sum / window.count, window.max_in_flight)
         # else: too few calls to tell anything; the window is dropped, the limit kept.
 
-    def _on_window(self, short_rtt: float, max_in_flight: int) -> None:
-        long_rtt = self._long_rtt.add(short_rtt)
-        if short_rtt > 0 and long_rtt / short_rtt > _RECOVERY_RATIO:
-            self._long_rtt.value *= _RECOVERY_DECAY
+    def _on_window(self, now: float, sampled_rtt: float, max_in_flight: int) -> None:
+        self._sampled.append((now, sampled_rtt))  # light windows too: they show the no-load RTT
+        while self._sampled[0][0] < now - self.policy.baseline_s:
+            self._sampled.popleft()
         if max_in_flight < self._estimate / 2:
             return  # limited by the load, not by the service
-        if short_rtt <= 0:
+        min_rtt = self.min_rtt_s
+        if sampled_rtt <= 0:
             gradient = 1.0
         else:
-            gradient = max(_MIN_GRADIENT, min(1.0, self.policy.tolerance * long_rtt / short_rtt))
+            gradient = max(_MIN_GRADIENT, min(1.0, self.policy.tolerance * min_rtt / sampled_rtt))
         self._update(gradient)
 
     def _update(self, gradient: float) -> None:
