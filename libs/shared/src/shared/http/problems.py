@@ -211,7 +211,8 @@ async def _app_error_handler(request: Request, exc: Exception) -> Response:
         )
         extensions: Mapping[str, Any] = {}
     else:
-        log.info("request_rejected", code=exc.code, status=status)
+        # Per request, and the caller's doing: debug (the metrics count them by status).
+        log.debug("request_rejected", code=exc.code, status=status)
         extensions = {"details": dict(exc.details)} if exc.details else {}
     errors = exc.errors if isinstance(exc, ValidationError) else ()
     return problem_response(
@@ -251,7 +252,7 @@ async def _request_validation_handler(request: Request, exc: Exception) -> Respo
         FieldError.from_loc(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", "")))
         for e in exc.errors()
     ]
-    log.info("request_rejected", code=ValidationError.code, status=422, error_count=len(errors))
+    log.debug("request_rejected", code=ValidationError.code, status=422, error_count=len(errors))
     return problem_response(
         request,
         status=422,

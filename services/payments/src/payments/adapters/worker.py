@@ -194,7 +194,7 @@ class PaymentWorker:
         if payment is not None:
             outcome = _OUTCOMES[payment.status]
             self._metrics.jobs_total.labels(job=job, outcome=outcome).inc()
-            log.info("payments.worker.ran", job=job, status=payment.status.value)
+            log.debug("payments.worker.ran", job=job, status=payment.status.value)  # per payment
 
     async def _run(self, claim: Claim) -> Payment | None:
         if claim.status is PaymentStatus.PENDING:

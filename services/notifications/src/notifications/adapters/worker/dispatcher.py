@@ -220,7 +220,8 @@ class DeliveryWorker:
         ).inc()
         if outcome.status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED):
             self._metrics.jobs_total.labels(job="webhook_delivery", outcome=outcome.status).inc()
-        log.info(
+        # One line per attempt: a delivered one is debug, a failed one says why at info.
+        (log.debug if attempt.succeeded else log.info)(
             "notifications.worker.attempted",
             delivery_id=str(delivery.delivery_id),
             endpoint_id=str(delivery.endpoint_id),
