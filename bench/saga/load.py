@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from http1 import Http1Client
@@ -233,16 +234,7 @@ class OrderLoad:
 
         async def check(send: Send) -> None:
             async with slots:
-                try:
-                    r = await self.client.request(
-                        "GET",
-                        f"/v1/orders/{send.order_id}",
-                        headers=self.tenants[send.tenant].auth,
-                        timeout_s=self.timeout,
-                    )
-                    body = json.loads(r.body) if r.status == 200 else {"status": f"HTTP {r.status}"}
-                except (OSError, TimeoutError) as exc:
-                    body = {"status": type(exc).__name__}
+                body = await self._read_order(send)
             status = str(body.get("status"))
             at = body.get("confirmed_at") or body.get("closed_at")
             if status in TERMINAL.values() and at and send.order_id:
@@ -253,3 +245,25 @@ class OrderLoad:
 
         await asyncio.gather(*(check(s) for s in missing))
         return pending
+
+    async def _read_order(self, send: Send, tries: int = 5) -> dict[str, Any]:
+        """GET the order; a few tries, as another session may be restarting the gateway."""
+        body: dict[str, Any] = {}
+        for _ in range(tries):
+            try:
+                r = await self.client.request(
+                    "GET",
+                    f"/v1/orders/{send.order_id}",
+                    headers=self.tenants[send.tenant].auth,
+                    timeout_s=self.timeout,
+                )
+            except (OSError, TimeoutError) as exc:
+                body = {"status": type(exc).__name__}
+            else:
+                if r.status == 200:
+                    return dict(json.loads(r.body))
+                body = {"status": f"HTTP {r.status}"}
+                if r.status < 500:
+                    return body
+            await asyncio.sleep(1)
+        return body

@@ -77,12 +77,15 @@ async def main(args: argparse.Namespace) -> None:
                     await bench.profiles(cap or at_cap["rate"], rows)
             floor = float(args.rungs.split(",")[0])
             over = await bench.overload(args.overload_factor * (cap or floor))
+            line = report.summary(bench.results, cap, at_cap, over)
+        except BaseException as exc:
+            bench.results["error"] = repr(exc)  # what was measured is kept all the same
+            raise
         finally:
             await bench.terminals.stop()
             await bench.client.aclose()
-        line = report.summary(bench.results, cap, at_cap, over)
-        path = report.write_json(Path(args.out), stamp, bench.results)
-        say(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+            path = report.write_json(Path(args.out), stamp, bench.results)
+            say(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         say(line)
 
 

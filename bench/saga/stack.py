@@ -1,9 +1,9 @@
 """The stack under test, as ``make bench-saga`` sees it: tenants, the gateway's limits, idleness.
 
 Tenants are signed up through the gateway for each run (one product with ample stock each) and
-keep fresh access tokens (they live 10 minutes; a full run lasts longer). ``settle`` waits until
-the stack's own CPU (cpu.py) is back near its idle level, so that every round starts from the
-same state: the saga's queues drained, the relays and consumers back to their polling.
+log in again when their access token gets old (tokens live 10 minutes; a full run is longer).
+``settle`` waits until the stack's own CPU (cpu.py) is back near its idle level, so that every
+round starts from the same state: the saga's queues drained, relays and consumers polling.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cpu
 import httpx
@@ -40,8 +41,9 @@ class Tenant:
     """An org signed up for the run, its owner's tokens and preformatted auth header."""
 
     org_id: str
+    email: str
+    password: str
     access_token: str
-    refresh_token: str
     issued: float = field(default_factory=time.monotonic)
 
     @property
@@ -56,19 +58,19 @@ class Tenant:
 async def sign_up(http: httpx.AsyncClient, stock: int) -> Tenant:
     """A new org with one product and ``stock`` of it."""
     tag = uuid.uuid4().hex[:12]
+    email, password = f"bench-{tag}@example.com", f"bench password {tag}"
     r = await http.post(
         "/v1/auth/signup",
         json={
-            "email": f"bench-{tag}@example.com",
-            "password": f"bench password {tag}",
+            "email": email,
+            "password": password,
             "display_name": "Bench",
             "org_name": f"Bench {tag}",
         },
         headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     r.raise_for_status()
-    body = r.json()
-    tenant = Tenant(body["org_id"], body["access_token"], body["refresh_token"])
+    tenant = Tenant(r.json()["org_id"], email, password, r.json()["access_token"])
     r = await http.post(
         "/v1/products",
         json={"sku": SKU, "name": "Bench", "price": {"amount_minor": 100, "currency": "EUR"}},
@@ -81,15 +83,30 @@ async def sign_up(http: httpx.AsyncClient, stock: int) -> Tenant:
 
 
 async def keep_fresh(http: httpx.AsyncClient, tenants: list[Tenant]) -> None:
-    """Rotate the tokens of tenants whose access token is getting old."""
+    """New access tokens for tenants whose token is getting old: a login, which can be retried
+    (a refresh cannot: a retried refresh token counts as reuse and revokes the session)."""
     for tenant in tenants:
         if time.monotonic() - tenant.issued < TOKEN_MAX_AGE_S:
             continue
-        r = await http.post("/v1/auth/refresh", json={"refresh_token": tenant.refresh_token})
-        r.raise_for_status()
-        body = r.json()
-        tenant.access_token, tenant.refresh_token = body["access_token"], body["refresh_token"]
-        tenant.issued = time.monotonic()
+        body = await _log_in(http, tenant)
+        tenant.access_token, tenant.issued = body["access_token"], time.monotonic()
+
+
+async def _log_in(http: httpx.AsyncClient, tenant: Tenant, tries: int = 15) -> Any:
+    # Other sessions restart the stack's processes: ride out a gateway restart (~10 s).
+    credentials = {"email": tenant.email, "password": tenant.password, "org_id": tenant.org_id}
+    for attempt in range(tries):
+        try:
+            r = await http.post("/v1/auth/login", json=credentials)
+        except httpx.TransportError:
+            if attempt == tries - 1:
+                raise
+        else:
+            if r.status_code < 500 or attempt == tries - 1:
+                r.raise_for_status()
+                return r.json()
+        await asyncio.sleep(2)
+    raise AssertionError("unreachable")
 
 
 # -- the gateway's rate limits --------------------------------------------------------------------
