@@ -37,6 +37,7 @@ from payments.application.use_cases.authorize_payment import AuthorizePayment
 from payments.application.use_cases.cancel_payment import CancelPayment
 from payments.application.use_cases.claim_due_payments import ClaimDuePayments
 from payments.application.use_cases.get_payment import GetPayment
+from payments.application.use_cases.measure_held_authorizations import MeasureHeldAuthorizations
 from payments.application.use_cases.request_payment import RequestPayment
 from payments.application.use_cases.void_payment import VoidPayment
 from payments.domain.schedule import RetrySchedule
@@ -114,6 +115,7 @@ def bootstrap_worker(
         claim_due_payments=ClaimDuePayments(uow, clock, new_id, lease),
         authorize_payment=AuthorizePayment(uow, provider, clock, schedule, rand),
         void_payment=VoidPayment(uow, provider, clock, schedule, rand),
+        measure_held_authorizations=MeasureHeldAuthorizations(uow, clock),
     )
 
 
@@ -322,6 +324,7 @@ def build_worker(
         listener=listener,
         metrics=metrics,
         on_close=close,
+        measure_interval_s=settings.worker.measure_interval_s,
     )
     health = create_app(
         title="Ordo payments worker",

@@ -66,6 +66,11 @@ class WorkerSettings(BaseModel):
     concurrency: int = Field(default=64, ge=1, le=1000, description="payments in flight")
     poll_interval_s: float = Field(default=1.0, gt=0, description="fallback when NOTIFY is lost")
     lease_s: float = Field(default=30.0, gt=0, description="a claim's lease")
+    measure_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often the payments of cancelled orders still voiding are measured",
+    )
 
 
 class PaymentsSettings(ServiceSettings):

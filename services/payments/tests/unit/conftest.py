@@ -19,7 +19,11 @@ from typing import Self
 import pytest
 
 from payments.application.facade import PaymentsUseCases, WorkerUseCases
-from payments.application.ports import AuthorizationRequest, ProviderAuthorization
+from payments.application.ports import (
+    AuthorizationRequest,
+    HeldForCancelledOrders,
+    ProviderAuthorization,
+)
 from payments.bootstrap import bootstrap, bootstrap_worker
 from payments.domain.events import DomainEvent
 from payments.domain.payment import CancelledOrder, Claim, Payment
@@ -31,6 +35,7 @@ from payments.domain.values import (
     Declined,
     DeferralReason,
     FailureReason,
+    PaymentStatus,
     ProviderCall,
     Unavailable,
 )
@@ -111,6 +116,11 @@ class FakePaymentRepository:
             if p.next_attempt_at is not None
         ]
         return min(times, default=None)
+
+    async def held_for_cancelled_orders(self) -> HeldForCancelledOrders:
+        voiding = [p for p in self.store.payments.values() if p.status is PaymentStatus.VOIDING]
+        since = [p.voiding_since or p.updated_at for p in voiding]
+        return HeldForCancelledOrders(len(voiding), min(since, default=None))
 
     async def add_tombstone(self, cancelled: CancelledOrder) -> None:
         self.store.tombstones.setdefault(cancelled.order_id, cancelled)

@@ -53,6 +53,17 @@ class OrderCancelRequestedPayload(BaseModel):
     requested_at: AwareDatetime
 
 
+class OrderCancelledPayload(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    order_id: UUID
+    org_id: UUID
+    order_version: Annotated[int, Field(ge=1)]
+    reason: CancelReason
+    cancelled_at: AwareDatetime
+
+
 class OrderPaymentRequestedPayload(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -148,6 +159,7 @@ class PaymentVoidedPayload(BaseModel):
 class AnyEventPayload(
     RootModel[
         OrderCancelRequestedPayload
+        | OrderCancelledPayload
         | OrderPaymentRequestedPayload
         | PaymentAuthorizationDeferredPayload
         | PaymentAuthorizedPayload
@@ -156,7 +168,7 @@ class AnyEventPayload(
     ]
 ):
     root: Annotated[
-        OrderCancelRequestedPayload | OrderPaymentRequestedPayload | PaymentAuthorizationDeferredPayload | PaymentAuthorizedPayload | PaymentFailedPayload | PaymentVoidedPayload,
+        OrderCancelRequestedPayload | OrderCancelledPayload | OrderPaymentRequestedPayload | PaymentAuthorizationDeferredPayload | PaymentAuthorizedPayload | PaymentFailedPayload | PaymentVoidedPayload,
         Field(title="AnyEventPayload"),
     ]
     """

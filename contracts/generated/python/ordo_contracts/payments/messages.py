@@ -32,6 +32,15 @@ MESSAGES: dict[str, Message] = {
         sent=False,
         received=True,
     ),
+    "ordo.orders.order.cancelled.v1": Message(
+        ce_type="ordo.orders.order.cancelled.v1",
+        name="order.cancelled",
+        topic="orders.events",
+        payload=events.OrderCancelledPayload,
+        key="Record key = the order id (the aggregate id).",
+        sent=False,
+        received=True,
+    ),
     "ordo.orders.order.payment_requested.v1": Message(
         ce_type="ordo.orders.order.payment_requested.v1",
         name="order.payment_requested",

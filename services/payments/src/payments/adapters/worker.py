@@ -6,18 +6,27 @@ open, then the outcome's transaction (retried on transient database errors: it i
 The loop sleeps until whichever comes first: a ring of the wake-up (a NOTIFY from the consumer,
 a finished task), the next payment falling due, or the polling interval (the fallback when a
 notification is lost). A payment whose worker dies is claimed again when its lease ends.
+
+Beside the loop, every ``measure_interval_s`` the worker measures the money that may still be
+held for cancelled orders (payments in ``voiding``: one indexed statement, never per request)
+into ``payments_held_for_cancelled_orders`` and
+``payments_held_for_cancelled_orders_oldest_age_seconds``; infra/prometheus/rules/payments.yml
+alerts on them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
 import structlog
 from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Gauge
 
 from payments.application.facade import WorkerUseCases
 from payments.domain.payment import Claim, Payment
@@ -26,9 +35,12 @@ from shared.clock import Clock, SystemClock
 from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import RelayWakeup
+from shared.periodic import PeriodicJob
 from shared.resilience import RetryPolicy, run_with_retry
 
-__all__ = ["Listener", "PaymentWorker"]
+__all__ = ["HELD_JOB", "Listener", "PaymentWorker"]
+
+HELD_JOB = "payments.measure_held_authorizations"
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -45,6 +57,32 @@ _OUTCOMES = {
 # Waiting less than this for a due payment that could not be claimed (another worker is
 # claiming it right now) would only spin.
 _MIN_WAIT_S = 0.01
+_lock = threading.Lock()
+_gauges: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Gauge, Gauge]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _held_gauges(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
+    # Registered once per registry: tests build many workers in one process.
+    with _lock:
+        found = _gauges.get(registry)
+        if found is None:
+            found = (
+                Gauge(
+                    "payments_held_for_cancelled_orders",
+                    "Payments of cancelled orders that may still hold an authorisation at the "
+                    "provider (status voiding), as the worker last measured.",
+                    registry=registry,
+                ),
+                Gauge(
+                    "payments_held_for_cancelled_orders_oldest_age_seconds",
+                    "How long the oldest of them has been voiding (0 when none).",
+                    registry=registry,
+                ),
+            )
+            _gauges[registry] = found
+        return found
 
 
 class Listener(Protocol):
@@ -68,6 +106,8 @@ class PaymentWorker:
         listener: the LISTEN loop to run beside (the chassis' ``PgListener``), if any.
         record_retry: how the outcome's transaction is retried on transient errors.
         on_close: releases what the worker used (client, engine) once it has stopped.
+        measure_interval_s: the pause between two measurements of what may still be held for
+            cancelled orders (None: not measured).
     """
 
     def __init__(
@@ -82,6 +122,7 @@ class PaymentWorker:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        measure_interval_s: float | None = 15.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -97,6 +138,21 @@ class PaymentWorker:
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self.runs = 0
+        self._held, self._held_age = _held_gauges(self._metrics.registry)
+        self._measurer = (
+            PeriodicJob(
+                HELD_JOB, self.measure_held, interval_s=measure_interval_s, metrics=self._metrics
+            )
+            if measure_interval_s is not None
+            else None
+        )
+
+    async def measure_held(self) -> int:
+        """Measure the payments of cancelled orders still voiding into the gauges."""
+        held = await self._uc.measure_held_authorizations()
+        self._held.set(held.count)
+        self._held_age.set(held.oldest_age_s)
+        return held.count
 
     def stop(self) -> None:
         """Finish the payments in flight, then return from :meth:`run`."""
@@ -110,6 +166,8 @@ class PaymentWorker:
             if self.listener is not None
             else None
         )
+        if self._measurer is not None:
+            self._measurer.start()
         log.info("payments.worker.started", concurrency=self._concurrency)
         try:
             while not self._stopping.is_set():
@@ -117,6 +175,8 @@ class PaymentWorker:
                 wait_s = await self._round()
                 await self.wakeup.wait(seen, wait_s)
         finally:
+            if self._measurer is not None:
+                await self._measurer.close()
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             if listening is not None:

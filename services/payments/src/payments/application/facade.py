@@ -2,7 +2,8 @@
 
 - :class:`PaymentsUseCases`: the saga's requests and cancels (consumer) and reads (API); none
   of them calls the provider.
-- :class:`WorkerUseCases`: claiming due payments and running them against the provider.
+- :class:`WorkerUseCases`: claiming due payments and running them against the provider, and
+  measuring what may still be held for cancelled orders.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from payments.application.use_cases.authorize_payment import AuthorizePayment
 from payments.application.use_cases.cancel_payment import CancelPayment
 from payments.application.use_cases.claim_due_payments import ClaimDuePayments
 from payments.application.use_cases.get_payment import GetPayment
+from payments.application.use_cases.measure_held_authorizations import MeasureHeldAuthorizations
 from payments.application.use_cases.request_payment import RequestPayment
 from payments.application.use_cases.void_payment import VoidPayment
 
@@ -35,3 +37,4 @@ class WorkerUseCases:
     claim_due_payments: ClaimDuePayments
     authorize_payment: AuthorizePayment
     void_payment: VoidPayment
+    measure_held_authorizations: MeasureHeldAuthorizations

@@ -19,12 +19,26 @@ from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "AuthorizationRequest",
+    "HeldForCancelledOrders",
     "PaymentProvider",
     "PaymentRepository",
     "ProviderAuthorization",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldForCancelledOrders:
+    """Payments of cancelled orders that may still hold money (status ``voiding``).
+
+    Attributes:
+        count: how many.
+        oldest_since: when the oldest went to ``voiding`` (None when there is none).
+    """
+
+    count: int
+    oldest_since: datetime | None
 
 
 class PaymentRepository(Protocol):
@@ -60,6 +74,10 @@ class PaymentRepository(Protocol):
 
     async def next_due_at(self) -> datetime | None:
         """When the next payment becomes due and unclaimed (None: no work scheduled)."""
+        ...
+
+    async def held_for_cancelled_orders(self) -> HeldForCancelledOrders:
+        """How many payments of cancelled orders may still hold money, since when the oldest."""
         ...
 
     async def add_tombstone(self, cancelled: CancelledOrder) -> None:

@@ -3,7 +3,8 @@
 Life: ``pending`` -> ``authorized`` | ``failed``; a provider that cannot answer postpones the
 payment (``next_attempt_at``, backoff with jitter) and never fails it. A cancel stops the tries
 and, when something may be held at the provider, moves the payment to ``voiding`` until the
-worker has made sure nothing stays authorised (``voided`` or ``cancelled``).
+worker has made sure nothing stays authorised (``voided`` or ``cancelled``); ``voiding_since``
+keeps when that started, for the gauge of money held for cancelled orders.
 
 The worker *claims* a due payment (a token and a lease) before calling the provider outside any
 transaction, then records the result in a second transaction. Recording is safe to repeat and
@@ -117,6 +118,7 @@ class Payment(EventRecorder):
     authorized_at: datetime | None = None
     cancel_causation_id: uuid.UUID | None = None
     voided_at: datetime | None = None
+    voiding_since: datetime | None = None
     _stored_attempts: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
@@ -370,6 +372,9 @@ class Payment(EventRecorder):
         self.attempts = tuple(added)
 
     def _start_voiding(self, now: datetime) -> None:
+        # Since when money may be held for a cancelled order: the first time only, so an
+        # authorisation obtained after a finished void does not make the wait look short.
+        self.voiding_since = self.voiding_since or now
         self.status, self.postponements, self.next_attempt_at = PaymentStatus.VOIDING, 0, now
 
     def _cancel(self) -> None:

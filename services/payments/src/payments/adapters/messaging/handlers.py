@@ -1,5 +1,8 @@
 """Payments' saga handlers for ``orders.events`` (group ``payments``), run by shared.inbox.
 
+``order.payment_requested`` asks for a payment; ``order.cancel_requested`` and, as a second
+chance, ``order.cancelled`` cancel it (voiding any authorisation).
+
 Each handler validates the payload (contracts/asyncapi/orders.yaml), then runs its use case
 inside the consumer's unit of work, so the payment, the tombstone or the cancel, and the inbox
 claim of the event commit together; the worker is woken after that commit and calls the
@@ -20,17 +23,26 @@ from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.domain.values import MAX_AMOUNT, Money
 from shared.inbox import Handler, InboxEvent, ignore_event
 
-__all__ = ["ORDER_CANCEL_REQUESTED", "ORDER_PAYMENT_REQUESTED", "SKIPPED", "build_handlers"]
+__all__ = [
+    "ORDER_CANCELLED",
+    "ORDER_CANCEL_REQUESTED",
+    "ORDER_PAYMENT_REQUESTED",
+    "SKIPPED",
+    "build_handlers",
+]
 
 ORDER_PAYMENT_REQUESTED = "ordo.orders.order.payment_requested.v1"
 ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
+# A cancelled order's payment is cancelled (voided) again: a second chance for an authorisation
+# whose cancel request never took effect here. Idempotent, and rare next to the saga's traffic.
+ORDER_CANCELLED = "ordo.orders.order.cancelled.v1"
 # The other order events are not for payments: ignored (acknowledged without a transaction)
-# rather than dead-lettered as unknown types.
+# rather than dead-lettered as unknown types. A rejected order never asked for payment (it is
+# rejected at the stock step, before any payment request), so it can hold nothing.
 SKIPPED = (
     "ordo.orders.order.placed.v1",
     "ordo.orders.order.confirmed.v1",
     "ordo.orders.order.rejected.v1",
-    "ordo.orders.order.cancelled.v1",
 )
 
 
@@ -80,8 +92,22 @@ def build_handlers(use_cases: PaymentsUseCases) -> dict[str, Handler[Any]]:
             ),
         )
 
+    async def on_order_cancelled(event: InboxEvent, uow: PaymentsUnitOfWork) -> None:
+        order = _Order.model_validate(event.data)
+        event.require_org(order.org_id)
+        await use_cases.cancel_payment.apply(
+            uow,
+            CancelPaymentInput(
+                org_id=order.org_id,
+                order_id=order.order_id,
+                causation_id=event.causation_id(),
+                order_closed=True,
+            ),
+        )
+
     return {
         **dict.fromkeys(SKIPPED, ignore_event),
         ORDER_PAYMENT_REQUESTED: on_order_payment_requested,
         ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
+        ORDER_CANCELLED: on_order_cancelled,
     }

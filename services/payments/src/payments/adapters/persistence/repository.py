@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.adapters.persistence.tables import attempts, payments, tombstones
+from payments.application.ports import HeldForCancelledOrders
 from payments.domain.payment import CancelledOrder, Claim, Payment
 from payments.domain.values import (
     Attempt,
@@ -52,6 +53,7 @@ def _payment(row: RowMapping, stored: Sequence[Attempt]) -> Payment:
         authorized_at=row["authorized_at"],
         cancel_causation_id=row["cancel_causation_id"],
         voided_at=row["voided_at"],
+        voiding_since=row["voiding_since"],
     )
 
 
@@ -68,6 +70,7 @@ def _mutable(payment: Payment) -> dict[str, Any]:
         "authorized_at": payment.authorized_at,
         "cancel_causation_id": payment.cancel_causation_id,
         "voided_at": payment.voided_at,
+        "voiding_since": payment.voiding_since,
         "updated_at": payment.updated_at,
         # The trace that changed the payment last (requested it, cancelled it, recorded an
         # attempt): the worker's next attempt continues it.
@@ -188,6 +191,22 @@ class SqlaPaymentRepository:
         query = select(func.min(later)).where(payments.c.next_attempt_at.is_not(None))
         value: datetime | None = (await self._session.execute(query)).scalar_one_or_none()
         return value
+
+    async def held_for_cancelled_orders(self) -> HeldForCancelledOrders:
+        """The payments in ``voiding`` and since when the oldest has been (one index scan).
+
+        Voiding payments always have a next attempt, so the partial index of due payments
+        (``payments_due_idx``: only the payments with work ahead) bounds the scan to in-flight
+        work, however many payments the table holds.
+        """
+        query = select(
+            func.count(), func.min(func.coalesce(payments.c.voiding_since, payments.c.updated_at))
+        ).where(
+            payments.c.next_attempt_at.is_not(None),
+            payments.c.status == PaymentStatus.VOIDING.value,
+        )
+        count, oldest = (await self._session.execute(query)).one()
+        return HeldForCancelledOrders(count=int(count), oldest_since=oldest)
 
     async def add_tombstone(self, cancelled: CancelledOrder) -> None:
         """Remember the early cancel (the first one wins)."""

@@ -51,6 +51,12 @@ payments = Table(
     Column("authorized_at", _TS, nullable=True),
     Column("cancel_causation_id", Uuid, nullable=True),
     Column("voided_at", _TS, nullable=True),
+    Column(
+        "voiding_since",
+        _TS,
+        nullable=True,
+        comment="when the payment first went to voiding (its order was cancelled)",
+    ),
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
     Column(

@@ -4,6 +4,10 @@ A pending payment that never reached the provider is simply cancelled. One that 
 already authorised, goes to ``voiding``: the worker voids the authorisation (or makes sure the
 provider holds none) and publishes ``payment.voided``. A cancel for an order payments never saw
 leaves a tombstone, so a late payment request does nothing. Repeating a cancel changes nothing.
+
+``order.cancelled`` (the order closed) asks the same again, so an authorisation is voided even
+if the ``order.cancel_requested`` before it never took effect here (dead-lettered); it leaves no
+tombstone: its payment request, if any, came before it on the order's partition.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ __all__ = ["CancelPayment", "CancelPaymentInput"]
 
 @dataclass(frozen=True, slots=True)
 class CancelPaymentInput:
-    """The cancelled order, and the id of the event that asked (``causation_id``)."""
+    """The cancelled order, and the id of the event that asked (``causation_id``).
+
+    ``order_closed``: the order is cancelled already (``order.cancelled``), not only asked to be.
+    """
 
     org_id: uuid.UUID
     order_id: uuid.UUID
     causation_id: uuid.UUID
+    order_closed: bool = False
 
 
 class CancelPayment:
@@ -48,6 +56,8 @@ class CancelPayment:
             org_id=command.org_id, order_id=command.order_id, for_update=True
         )
         if payment is None:
+            if command.order_closed:
+                return None  # nothing can follow a closed order's last event
             if not await uow.payments.get_tombstone(
                 org_id=command.org_id, order_id=command.order_id
             ):
