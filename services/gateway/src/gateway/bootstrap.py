@@ -24,12 +24,13 @@ from starlette.requests import Request
 from gateway.adapters.admission import Admission, track_admissions
 from gateway.adapters.http.auth import OncePerRequestAuth
 from gateway.adapters.http.commerce import build_commerce_router
+from gateway.adapters.http.docs import build_docs_router, find_docs, load_docs
 from gateway.adapters.http.edge import EdgeGuards, build_edge_router
 from gateway.adapters.http.proxy import install_upstream_problems, openapi_router
 from gateway.adapters.http.sessions import REFRESH_COOKIE
 from gateway.adapters.openapi import Contract, find_contract, served_document
 from gateway.adapters.transport import AiohttpTransport, Transport
-from gateway.adapters.upstream import UpstreamClient, UpstreamRequest
+from gateway.adapters.upstream import UpstreamClient, UpstreamRequest, is_refusal
 from gateway.domain.admission import LimitPolicy
 from shared.auth import JwksFetcher, JwksKeySource, TokenVerifier
 from shared.auth.dependencies import BearerAuth
@@ -176,6 +177,8 @@ class GatewaySettings(ServiceSettings):
     upstreams: UpstreamsSettings = Field(default_factory=UpstreamsSettings)
     admission: AdmissionSettings = AdmissionSettings()
     contract_path: Path | None = None
+    # The docs served under /docs (tools/docs: the built site and Swagger UI's npm package).
+    docs_path: Path | None = None
 
 
 def _guards(settings: GatewaySettings, limiter: RedisRateLimiter, auth: BearerAuth) -> EdgeGuards:
@@ -234,6 +237,7 @@ def _upstream(
             name,
             fail_max=settings.breaker_fail_max,
             reset_timeout_s=settings.breaker_reset_s,
+            exclude=[is_refusal],
             metrics=metrics,
         ),
         retry=RetryPolicy(
@@ -347,6 +351,9 @@ def build_app(
             build_edge_router(contract, upstreams["identity"], guards),
             build_commerce_router(contract, upstreams, guards),
             openapi_router(openapi),
+            build_docs_router(
+                load_docs(settings.docs_path or find_docs(Path(__file__).resolve().parent))
+            ),
         ],
         metrics=metrics,
         readiness_timeout_s=settings.readiness_timeout_s,

@@ -21,6 +21,7 @@ from gateway.adapters.upstream import (
     UpstreamRequest,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
+    is_refusal,
 )
 from gateway.domain.admission import LimitPolicy
 from shared.observability import Metrics, configure_tracing
@@ -65,6 +66,10 @@ class Recorder:
             raise step("simulated")
         if step == "html":
             return Answer(200, {"content-type": "text/html"}, b"<html>")
+        if step == "overloaded":
+            problem = {"code": "orders.overloaded", "detail": "the saga is behind"}
+            headers = {"content-type": "application/problem+json", "retry-after": "3"}
+            return Answer(503, headers, json.dumps(problem).encode())
         assert isinstance(step, int)
         headers = {"content-type": "application/json"}
         if step == 503:
@@ -88,7 +93,11 @@ def client(
         transport,
         timeout_s=0.2,
         breaker=AsyncCircuitBreaker(
-            "catalog", fail_max=fail_max, reset_timeout_s=30, metrics=metrics or Metrics()
+            "catalog",
+            fail_max=fail_max,
+            reset_timeout_s=30,
+            exclude=[is_refusal],
+            metrics=metrics or Metrics(),
         ),
         retry=RetryPolicy(attempts=attempts, initial_delay_s=0, max_delay_s=0),
         retry_after_s=2,
@@ -224,3 +233,17 @@ async def test_a_refusal_is_not_retried_even_for_a_get() -> None:
     with pytest.raises(UpstreamOverloadedError):
         await upstream.send(GET)
     assert admission.shed["limit"] == 1
+
+
+async def test_a_service_shedding_load_is_relayed_not_retried_and_not_a_failure() -> None:
+    for call in (GET, POST):
+        recorder = Recorder("overloaded", 200)
+        upstream = client(recorder, fail_max=1)
+        with pytest.raises(UpstreamUnavailableError) as caught:
+            await upstream.send(call)
+        assert recorder.attempts == 1, call.method  # retrying would add to the overload
+        assert caught.value.code == "orders.overloaded"
+        assert caught.value.retry_after_s == 3
+        assert "nothing was done" in caught.value.message
+        assert upstream.breaker.fail_counter == 0  # the service is working: it sheds
+        assert (await upstream.send(GET)).status == 200  # the circuit stayed closed

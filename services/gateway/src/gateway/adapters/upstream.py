@@ -10,12 +10,15 @@ over the service's concurrency limit          UpstreamOverloadedError (not sent)
 connection refused / connect timeout          UpstreamUnavailableError (not reached)   503
 circuit open (no call made)                   UpstreamUnavailableError (circuit open)  503
 the service answered 503                      UpstreamUnavailableError (reached)       503
+  ... with a ``<x>.overloaded`` problem         the same, that code (not a failure)      503
 connection dropped mid-exchange               UpstreamUnavailableError (reached)       503
 no answer within ``timeout_s``                UpstreamTimeoutError                     504
 any other 5xx, or a body that is not JSON     UpstreamFailedError                      502
 ============================================  =====================================  ========
 
-Every one of them but the first counts against the service's breaker; 2xx-4xx answers are the
+Every one of them but the refusals (the gateway's and the service's own ``.overloaded``) counts
+against the service's breaker: a service shedding load is working, and opening its circuit would
+refuse its reads too; 2xx-4xx answers are the
 service working and count as successes. A refusal by admission control
 (``gateway.adapters.admission``) happens before the breaker and is never retried: the service is
 already at its limit.
@@ -43,6 +46,7 @@ import asyncio
 import json
 import math
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -74,17 +78,27 @@ __all__ = [
     "UpstreamResponse",
     "UpstreamTimeoutError",
     "UpstreamUnavailableError",
+    "is_refusal",
 ]
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_OVERLOADED_CODE = re.compile(r"[a-z][a-z0-9_]*\.overloaded")
+_REFUSED_MESSAGE = (
+    "The service behind this operation is at capacity; nothing was done. "
+    "Retry after the Retry-After delay (with the same Idempotency-Key)."
+)
 _RETRIED_STATUSES = frozenset({502, 503, 504})
 
 
 class UpstreamUnavailableError(DependencyUnavailableError):
-    """The service could not be reached, refused to work (503), or its breaker is open."""
+    """The service could not be reached, refused to work (503), or its breaker is open.
+
+    ``overloaded_code`` is the service's own ``<x>.overloaded`` code when its 503 was a
+    deliberate refusal (backpressure: nothing was done); the caller sees that code.
+    """
 
     code = "dependency.unavailable"
     default_message = "The service behind this operation is unavailable; retry later."
@@ -96,12 +110,15 @@ class UpstreamUnavailableError(DependencyUnavailableError):
         retry_after_s: int,
         reached: bool,
         circuit_open: bool = False,
+        overloaded_code: str | None = None,
     ) -> None:
-        super().__init__(details={"upstream": upstream})
+        message = _REFUSED_MESSAGE if overloaded_code else None
+        super().__init__(message, code=overloaded_code, details={"upstream": upstream})
         self.upstream = upstream
         self.retry_after_s = retry_after_s
         self.reached = reached
         self.circuit_open = circuit_open
+        self.overloaded = overloaded_code is not None
 
 
 class UpstreamOverloadedError(DependencyUnavailableError):
@@ -319,7 +336,12 @@ class UpstreamClient:
         if status == 503:
             hint = answer.headers.get("retry-after", "")
             retry_after = int(hint) if hint.isdigit() and 0 < int(hint) <= 3600 else None
-            raise self._unavailable(reached=True, retry_after_s=retry_after)
+            raise UpstreamUnavailableError(
+                self.name,
+                retry_after_s=retry_after or self._retry_after_s,
+                reached=True,
+                overloaded_code=_overloaded_code(answer),
+            )
         if status >= 500:
             raise UpstreamFailedError(self.name, status=status)
         response = UpstreamResponse(status, answer.content, answer.headers)
@@ -341,9 +363,25 @@ def _is_json(media_type: str | None) -> bool:
     )
 
 
+def _overloaded_code(answer: Answer) -> str | None:
+    """The code of a 503 problem that is a deliberate refusal (``orders.overloaded``), if any."""
+    if not answer.content or not _is_json(answer.headers.get("content-type", "").split(";")[0]):
+        return None
+    try:
+        code = json.loads(answer.content).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) and _OVERLOADED_CODE.fullmatch(code) else None
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True for a service's deliberate 503 refusal: not a failure for its breaker."""
+    return isinstance(exc, UpstreamUnavailableError) and exc.overloaded
+
+
 def _retry_idempotent(exc: BaseException) -> bool:
     if isinstance(exc, UpstreamUnavailableError):
-        return not exc.circuit_open
+        return not exc.circuit_open and not exc.overloaded
     return isinstance(exc, UpstreamFailedError) and exc.status in _RETRIED_STATUSES
 
 

@@ -220,12 +220,13 @@ async def _upstream_problem(request: Request, exc: Exception) -> Response:
             headers={"Retry-After": str(exc.retry_after_s)},
         )
     if isinstance(exc, UpstreamUnavailableError):
-        log.warning(
-            "upstream_unavailable",
-            upstream=exc.upstream,
-            circuit_open=exc.circuit_open,
-            reached=exc.reached,
-        )
+        if not exc.overloaded:  # a service's own refusal is counted there, not logged here
+            log.warning(
+                "upstream_unavailable",
+                upstream=exc.upstream,
+                circuit_open=exc.circuit_open,
+                reached=exc.reached,
+            )
         return problem_response(
             request,
             status=503,

@@ -1,0 +1,132 @@
+"""The docs people read, served by the gateway under /docs from files built at build time.
+
+- ``/docs``: the API reference (Swagger UI over ``/v1/openapi.json``);
+- ``/docs/``: the start page; ``/docs/events``: the event catalogue;
+- ``/docs/errors/`` and ``/docs/errors/<code>``: the page each problem's ``type`` points at.
+
+Pages come from ``tools/docs/site`` (generated from the error tree and the contracts, committed);
+Swagger UI's two files come from ``tools/docs/node_modules/swagger-ui-dist`` (``npm ci`` in
+``make bootstrap``). Nothing is fetched from another host. Every file is read once, when the
+router is built, so a request never touches the filesystem and no path reaches it.
+
+These routes carry their own Content-Security-Policy (:data:`DOCS_CSP`: scripts, styles and
+calls to this origin only); the security headers middleware keeps the strict API policy for
+every other route, since it only fills headers a response has not set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from shared.errors import NotFoundError
+
+__all__ = ["DOCS_CSP", "DOCS_FOLDER", "DocsFile", "build_docs_router", "find_docs", "load_docs"]
+
+DOCS_FOLDER = Path("tools") / "docs"
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI's files the API reference loads (the rest of the package is not served).
+SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+_MEDIA_TYPES: Mapping[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+_CODE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
+_PAGES = {"/docs": "api.html", "/docs/": "index.html", "/docs/events": "events.html"}
+
+
+@dataclass(frozen=True, slots=True)
+class DocsFile:
+    """One served file: its bytes and media type."""
+
+    body: bytes
+    media_type: str
+
+
+def find_docs(start: Path) -> Path:
+    """Find ``tools/docs`` in ``start`` or one of its parents."""
+    for folder in (start, *start.parents):
+        candidate = folder / DOCS_FOLDER
+        if (candidate / "site").is_dir():
+            return candidate
+    raise FileNotFoundError(f"{DOCS_FOLDER}/site not found above {start}; set ORDO_DOCS_PATH")
+
+
+def _read(path: Path) -> DocsFile:
+    return DocsFile(path.read_bytes(), _MEDIA_TYPES.get(path.suffix, "application/octet-stream"))
+
+
+def load_docs(folder: Path) -> dict[str, DocsFile]:
+    """Every file the docs serve, by URL path; Swagger UI's only if ``npm ci`` installed it."""
+    site = folder / "site"
+    files = {url: _read(site / name) for url, name in _PAGES.items()}
+    files["/docs/errors/"] = _read(site / "errors" / "index.html")
+    for page in sorted((site / "errors").glob("*.html")):
+        if page.name != "index.html":
+            files[f"/docs/errors/{page.stem}"] = _read(page)
+    for asset in sorted((site / "static").iterdir()):
+        if asset.suffix in _MEDIA_TYPES:
+            files[f"/docs/static/{asset.name}"] = _read(asset)
+    swagger = folder / "node_modules" / "swagger-ui-dist"
+    for name in SWAGGER_UI_FILES:
+        if (swagger / name).is_file():
+            files[f"/docs/assets/swagger-ui/{name}"] = _read(swagger / name)
+    return files
+
+
+def _response(found: DocsFile) -> Response:
+    page = found.media_type.startswith("text/html")
+    return Response(
+        found.body,
+        media_type=found.media_type,
+        headers={
+            "Content-Security-Policy": DOCS_CSP,
+            # Pages change with each deploy; assets are versioned by the lock file.
+            "Cache-Control": "no-cache" if page else "public, max-age=3600",
+        },
+    )
+
+
+def build_docs_router(files: Mapping[str, DocsFile]) -> APIRouter:
+    """The /docs routes over ``files`` (from :func:`load_docs`)."""
+    router = APIRouter(include_in_schema=False)
+
+    def serve(path: str) -> Response:
+        found = files.get(path)
+        if found is None:
+            raise NotFoundError("There is no such page in the docs.")
+        return _response(found)
+
+    def page_at(path: str) -> Callable[[], Awaitable[Response]]:
+        async def page() -> Response:
+            return serve(path)
+
+        return page
+
+    for path in (*_PAGES, "/docs/errors/"):
+        router.add_api_route(path, page_at(path), methods=["GET", "HEAD"])
+
+    async def error_page(code: str) -> Response:
+        return serve(f"/docs/errors/{code}" if _CODE.fullmatch(code) else "")
+
+    async def static(name: str) -> Response:
+        return serve(f"/docs/static/{name}")
+
+    async def swagger_ui(name: str) -> Response:
+        return serve(f"/docs/assets/swagger-ui/{name}")
+
+    router.add_api_route("/docs/errors/{code}", error_page, methods=["GET", "HEAD"])
+    router.add_api_route("/docs/static/{name}", static, methods=["GET", "HEAD"])
+    router.add_api_route("/docs/assets/swagger-ui/{name}", swagger_ui, methods=["GET", "HEAD"])
+    return router
