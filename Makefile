@@ -22,14 +22,17 @@ help: ## list the targets
 bootstrap: ## install uv (pinned) and the locked Python environment
 	@$(UV) sync --frozen --quiet
 	@[ -d tools/asyncapi/node_modules/@asyncapi/parser ] || npm ci --prefix tools/asyncapi --ignore-scripts --silent
+	@[ tools/docs/node_modules/.package-lock.json -nt tools/docs/package-lock.json ] || npm ci --prefix tools/docs --ignore-scripts --silent
 
 infra-up: bootstrap ## install (if missing) and start PostgreSQL, Redis and Kafka; create topics
 	@infra/postgres/ctl.sh up
 	@infra/redis/ctl.sh up
 	@infra/kafka/ctl.sh up
 	@infra/kafka/ctl.sh topics
+	@infra/prometheus/ctl.sh up
 
-infra-down: ## stop PostgreSQL, Redis and Kafka
+infra-down: ## stop PostgreSQL, Redis and Kafka (and Prometheus, Alertmanager)
+	@infra/prometheus/ctl.sh stop
 	@infra/kafka/ctl.sh stop
 	@infra/redis/ctl.sh stop
 	@infra/postgres/ctl.sh stop
@@ -52,6 +55,7 @@ status: ## what runs where
 	@infra/postgres/ctl.sh status
 	@infra/redis/ctl.sh status
 	@infra/kafka/ctl.sh status
+	@infra/prometheus/ctl.sh status
 	@infra/services.sh status
 
 logs: ## follow every log of the local stack
@@ -68,7 +72,7 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: up lint contracts-check ## every quality gate, then all tests (e2e against the running stack)
+test: up lint contracts-check docs-check browser ## every quality gate, then all tests (e2e against the running stack)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not serial" libs services infra/fakes tests
 	$(UV) run --frozen pytest -m serial tests/e2e
 
@@ -82,6 +86,17 @@ contracts: bootstrap ## regenerate models (contracts/generated) and the /v1 clie
 
 contracts-check: bootstrap ## fail if the generated models or client differ from what the contracts give
 	$(UV) run --frozen python tools/contracts/codegen.py --check
+
+.PHONY: docs docs-check browser
+
+docs: bootstrap ## rebuild tools/docs/site (error pages, event catalogue, start page) from the sources
+	$(UV) run --frozen python tools/docs/site.py
+
+docs-check: bootstrap ## fail if tools/docs/site differs from what the error tree and contracts give
+	$(UV) run --frozen python tools/docs/site.py --check
+
+browser: ## install Debian's chromium (when missing) for the browser tests of /docs
+	@tools/docs/ensure-chromium.sh
 
 .PHONY: bench-outbox bench-saga
 bench-outbox: bootstrap ## outbox relay vs raw aiokafka and faststream-outbox; latency; inbox cost

@@ -1,0 +1,140 @@
+"""Prometheus alerting (issue 14, item 2): the rules parse, every alert has a promtool unit test
+that makes it fire and a runbook, the rules name only metrics we export, Alertmanager's
+configuration is valid, and the scrape targets follow the Procfile that infra/services.sh runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    PROM_DIR,
+    REPO,
+    declared_metrics,
+    known_metric,
+    load_yaml,
+    metric_names,
+    promtool_test_files,
+    rule_files,
+    rules,
+    run,
+    tool,
+)
+
+PROM_URL = "http://127.0.0.1:19090"
+
+
+def test_promtool_check_rules() -> None:
+    promtool = tool("promtool")
+    done = run([promtool, "check", "rules", *map(str, rule_files())], REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", promtool_test_files(), ids=lambda p: p.name)
+def test_promtool_unit_tests(path: Path) -> None:
+    promtool = tool("promtool")
+    # promtool resolves a test file's rule_files relative to the test file.
+    done = run([promtool, "test", "rules", path.name], path.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_unit_test_that_makes_it_fire() -> None:
+    fired: set[str] = set()
+    for path in promtool_test_files():
+        for case in load_yaml(path)["tests"]:
+            for check in case.get("alert_rule_test", []):
+                if check.get("exp_alerts"):
+                    fired.add(check["alertname"])
+    alerts = {rule["alert"] for _, rule in rules("alert")}
+    assert alerts - fired == set(), "alerts without a unit test where they fire"
+
+
+def test_every_alert_links_a_runbook_that_exists() -> None:
+    for path, rule in rules("alert"):
+        annotations = rule.get("annotations", {})
+        link = annotations.get("runbook_url") or annotations.get("runbook")
+        assert link, f"{path.name}: {rule['alert']} has no runbook"
+        assert (REPO / link).is_file(), f"{path.name}: {rule['alert']} links missing {link}"
+        assert rule.get("labels", {}).get("severity") in {"page", "ticket"}, rule["alert"]
+
+
+def test_rules_name_only_metrics_we_export() -> None:
+    exported = declared_metrics() | {r["record"] for _, r in rules("record")}
+    for path, rule in [*rules("alert"), *rules("record")]:
+        unknown = {n for n in metric_names(rule["expr"]) if not known_metric(n, exported)}
+        assert unknown == set(), f"{path.name}: {rule.get('alert') or rule['record']}: {unknown}"
+
+
+def test_metric_names_are_read_from_promql() -> None:
+    expr = (
+        'sum by (service) (rate(http_requests_total{status=~"5.."}[5m])) / ignoring(x) '
+        "max(slo:x:ratio_rate5m offset 1h) > bool 1e3 and on(a) up"
+    )
+    assert metric_names(expr) == {"http_requests_total", "slo:x:ratio_rate5m", "up"}
+
+
+def test_amtool_check_config() -> None:
+    amtool = tool("amtool")
+    done = run([amtool, "check-config", str(PROM_DIR / "alertmanager.yml")], REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _targets_module() -> Any:
+    spec = importlib.util.spec_from_file_location("ordo_targets", PROM_DIR / "targets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("layout", ["split", "combined"])
+def test_targets_are_every_process_of_the_procfile(layout: str) -> None:
+    procfile = REPO / "infra" / f"Procfile.{layout}"
+    groups = _targets_module().targets(procfile)
+    lines = [
+        line.split()
+        for line in procfile.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    expected = {(n, s, f"127.0.0.1:{p}") for n, s, p, _ in lines if s != "payment-provider"}
+    got = {(g["labels"]["process"], g["labels"]["service"], g["targets"][0]) for g in groups}
+    assert got == expected
+    assert all(len(g["targets"]) == 1 for g in groups)
+
+
+def _get(path: str) -> Any:
+    with urllib.request.urlopen(PROM_URL + path, timeout=5) as response:  # noqa: S310 # nosec B310 - loopback
+        return json.load(response)
+
+
+@pytest.mark.integration
+def test_the_running_prometheus_scrapes_every_process_and_loads_every_rule() -> None:
+    try:
+        targets = _get("/api/v1/targets")["data"]["activeTargets"]
+    except OSError as exc:
+        pytest.fail(f"Prometheus does not answer on {PROM_URL} (make up starts it): {exc}")
+    jobs = {t["labels"]["job"] for t in targets}
+    procfile_jobs = {g["labels"]["process"] for g in _targets_module().targets(_running_procfile())}
+    assert procfile_jobs | {"prometheus", "alertmanager"} <= jobs
+    groups = _get("/api/v1/rules")["data"]["groups"]
+    loaded = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
+    assert loaded == {rule["alert"] for _, rule in rules("alert")}
+    assert all(r["health"] != "err" for g in groups for r in g["rules"]), "a rule fails to evaluate"
+
+
+def _running_procfile() -> Path:
+    # The targets file ctl.sh generated names the layout's processes; compare with both layouts.
+    generated = json.loads((REPO / ".data" / "prometheus" / "targets.json").read_text())
+    names = {g["labels"]["process"] for g in generated}
+    for layout in ("split", "combined"):
+        procfile = REPO / "infra" / f"Procfile.{layout}"
+        if names == {g["labels"]["process"] for g in _targets_module().targets(procfile)}:
+            return procfile
+    pytest.fail(f".data/prometheus/targets.json matches no Procfile: {sorted(names)}")
