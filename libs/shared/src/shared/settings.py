@@ -39,6 +39,9 @@ __all__ = [
 LOCAL_POSTGRES_PORT = 15432
 LOCAL_REDIS_PORT = 16379
 LOCAL_KAFKA_PORT = 19092
+# Where a problem's ``type`` points: the local gateway's error pages, or the public site.
+LOCAL_ERRORS_BASE_URL = "http://127.0.0.1:8000/docs/errors/"
+PUBLIC_ERRORS_BASE_URL = "https://errors.ordo.dev/"
 
 
 def default_secrets_dir() -> Path:
@@ -121,6 +124,10 @@ class ServiceSettings(BaseSettings):
     # cost a fraction of recorded ones. Tests build their providers at 1.0.
     otel_traces_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # ``ORDO_ERRORS_BASE_URL``: a problem's ``type`` is this URL + its code, a page explaining
+    # the code. Unset: the gateway's own pages (/docs/errors/) locally and in tests, the public
+    # errors site elsewhere (:meth:`errors_base`).
+    errors_base_url: str | None = None
     database: DatabaseSettings = DatabaseSettings()
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
@@ -161,6 +168,15 @@ class ServiceSettings(BaseSettings):
         if "client_id" not in self.kafka.model_fields_set:
             self.kafka.client_id = self.service_name
         return self
+
+    def errors_base(self) -> str:
+        """Return the base URL of the error pages, ending in ``/``: the code is appended."""
+        base = self.errors_base_url or (
+            LOCAL_ERRORS_BASE_URL
+            if self.environment in ("local", "test")
+            else PUBLIC_ERRORS_BASE_URL
+        )
+        return base if base.endswith("/") else base + "/"
 
     def safe_dump(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, fit for a start-up log."""

@@ -17,6 +17,7 @@ from shared.errors import (
     ValidationError,
 )
 from shared.http import PROBLEM_CONTENT_TYPE, status_for
+from shared.settings import ServiceSettings
 
 STANDARD_MEMBERS = {"type", "title", "status", "code", "detail", "instance", "traceId", "requestId"}
 
@@ -47,7 +48,8 @@ async def test_app_errors_map_to_problems(
     assert body.keys() >= STANDARD_MEMBERS
     assert body["status"] == status
     assert body["code"] == code
-    assert body["type"] == f"https://errors.ordo.dev/{code}"
+    # The settings' default locally: the gateway's error pages (ORDO_ERRORS_BASE_URL).
+    assert body["type"] == f"http://127.0.0.1:8000/docs/errors/{code}"
     assert body["instance"] == f"/raise/{kind}"
     assert body["requestId"] == response.headers["x-request-id"]
 
@@ -254,3 +256,33 @@ async def test_openapi_documents_problem_details(client: httpx.AsyncClient) -> N
     assert "HTTPValidationError" not in schemas
     assert "/health/live" not in document["paths"]
     assert "/metrics" not in document["paths"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "base"),
+    [
+        ({}, "http://127.0.0.1:8000/docs/errors/"),
+        ({"environment": "test"}, "http://127.0.0.1:8000/docs/errors/"),
+        ({"environment": "production"}, "https://errors.ordo.dev/"),
+        ({"environment": "staging"}, "https://errors.ordo.dev/"),
+        (
+            {"errors_base_url": "https://docs.example.com/errors"},
+            "https://docs.example.com/errors/",
+        ),
+    ],
+)
+def test_the_problem_type_base_is_a_setting(overrides: dict[str, Any], base: str) -> None:
+    assert ServiceSettings(service_name="unit", **overrides).errors_base() == base
+
+
+async def test_an_app_with_another_errors_base_points_types_there(
+    make_app: Callable[..., FastAPI], client_for: Callable[[FastAPI], httpx.AsyncClient]
+) -> None:
+    app = make_app()
+    app.state.settings = app.state.settings.model_copy(
+        update={"errors_base_url": "https://docs.example.com/errors/"}
+    )
+    async with client_for(app) as other:
+        body = (await other.get("/raise/not_found")).json()
+
+    assert body["type"] == "https://docs.example.com/errors/resource.not_found"

@@ -1,11 +1,12 @@
 """Errors as RFC 9457 problem details (``application/problem+json``): the only place that knows
 HTTP status codes for the ``shared.errors`` tree.
 
-A problem carries ``type`` (``https://errors.ordo.dev/<code>``), ``title``, ``status``, ``code``,
-``detail``, ``instance`` (the request path), ``traceId`` (the OpenTelemetry trace, else the
-request id), ``requestId`` and, for invalid input, ``errors``: ``[{path, message, type}]`` with
-paths like ``body.items.0.quantity``. A 5xx never says what went wrong inside: the full error is
-logged, and the caller gets the request id to quote.
+A problem carries ``type`` (the settings' ``errors_base_url`` + ``<code>``, a page explaining the
+code; ``https://errors.ordo.dev/<code>`` outside an app built by ``create_app``), ``title``,
+``status``, ``code``, ``detail``, ``instance`` (the request path), ``traceId`` (the
+OpenTelemetry trace, else the request id), ``requestId`` and, for invalid input, ``errors``:
+``[{path, message, type}]`` with paths like ``body.items.0.quantity``. A 5xx never says what
+went wrong inside: the full error is logged, and the caller gets the request id to quote.
 
 An unavailable dependency is a 503 with ``Retry-After``, never a 500: an ``InfrastructureError``
 of the tree, and equally what a driver raises when the database or a broker cannot be reached
@@ -151,7 +152,7 @@ def problem_response(
     request_id = get_request_id(request.scope)
     trace_id, _ = current_trace_ids()
     body: dict[str, Any] = {
-        "type": f"{ERROR_TYPE_BASE}{code}",
+        "type": f"{_errors_base(request)}{code}",
         "title": _title(status),
         "status": status,
         "code": code,
@@ -167,6 +168,15 @@ def problem_response(
         body.setdefault(key, value)  # extensions never overwrite the standard members
     body = {key: value for key, value in body.items() if value is not None}
     return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _errors_base(request: Request) -> str:
+    """The settings' error pages (``ServiceSettings.errors_base``), else :data:`ERROR_TYPE_BASE`."""
+    app = request.scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    errors_base = getattr(settings, "errors_base", None)
+    base = errors_base() if callable(errors_base) else None
+    return base if isinstance(base, str) and base else ERROR_TYPE_BASE
 
 
 def internal_error_response(request: Request) -> ProblemResponse:
