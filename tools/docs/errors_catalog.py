@@ -123,7 +123,7 @@ ADVICE_BY_CODE: dict[str, str] = {
     "and retry with the same key and body; you will get its response.",
     "auth.token_expired": "Refresh the access token (POST /v1/auth/refresh with the refresh "
     "token) and send the request again.",
-    "auth.refresh_token_reused": "The whole token family was revoked because an old refresh "
+    "auth.refresh_token_reused": "The whole token family was revoked because an old refresh "  # nosec B105
     "token was used again: log in again, and check where the old token leaked.",
     "csrf.rejected": "In cookie mode, send the value of the `ordo_csrf` cookie in the "
     "`X-CSRF-Token` header, from an allowed Origin; or use bearer mode.",
