@@ -98,3 +98,16 @@ def test_swagger_ui_comes_from_the_npm_package_when_installed() -> None:
         "/docs/assets/swagger-ui/swagger-ui.css",
     }
     assert (served <= files.keys()) is installed
+
+
+async def test_large_files_are_sent_gzipped_when_the_client_accepts_it(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = await client.get("/docs/events", headers={"accept-encoding": "identity"})
+    packed = await client.get("/docs/events", headers={"accept-encoding": "gzip, br"})
+
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.text == plain.text  # httpx decodes it
+    assert int(packed.headers["content-length"]) < len(plain.content) / 4
