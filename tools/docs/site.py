@@ -166,6 +166,36 @@ def _header_rows(headers: Any) -> str:
     )
 
 
+def _type_of(schema: dict[str, Any]) -> str:
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(value) for value in schema["enum"])
+    kind = schema.get("type", "object" if "properties" in schema else "")
+    if kind == "array":
+        return f"array of {_type_of(schema.get('items') or {})}"
+    if isinstance(kind, list):
+        kind = " | ".join(str(k) for k in kind)
+    return f"{kind} ({schema['format']})" if "format" in schema else str(kind or "any")
+
+
+def _payload_rows(payload: Any) -> str:
+    """The payload's fields, one level deep (the full schema is below it)."""
+    if not isinstance(payload, dict) or not payload.get("properties"):
+        return ""
+    required = set(payload.get("required") or [])
+    rows = "".join(
+        f"<tr><td><code>{esc(name)}</code></td><td>{'yes' if name in required else ''}</td>"
+        f"<td><code>{esc(_type_of(schema))}</code></td>"
+        f"<td>{esc(schema.get('description', ''))}</td></tr>"
+        for name, schema in payload["properties"].items()
+    )
+    return (
+        '<h4>Payload</h4><table class="payload"><thead><tr><th>field</th><th>required</th>'
+        f"<th>type</th><th>meaning</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def _message(topic: str, message: events_catalog.Message) -> str:
     anchor = f"{topic}--{message.name}"
     key = message.key or {}
@@ -181,6 +211,7 @@ def _message(topic: str, message: events_catalog.Message) -> str:
         f"{prose(message.summary)}{prose(message.description)}\n"
         + (ce_type if message.ce_type else "")
         + f"<p>Key: {esc(key_text)}</p>\n<h4>Headers</h4>{_header_rows(message.headers)}\n"
+        + _payload_rows(message.payload)
         + _json_block("Payload schema", message.payload)
         + _json_block("Key schema", message.key)
         + examples
