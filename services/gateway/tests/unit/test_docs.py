@@ -111,3 +111,8 @@ async def test_large_files_are_sent_gzipped_when_the_client_accepts_it(
     assert packed.headers["vary"] == "Accept-Encoding"
     assert packed.text == plain.text  # httpx decodes it
     assert int(packed.headers["content-length"]) < len(plain.content) / 4
+
+
+def test_without_a_built_site_the_gateway_serves_no_docs(tmp_path: Path) -> None:
+    assert find_docs(tmp_path) == tmp_path / "tools" / "docs"
+    assert load_docs(find_docs(tmp_path)) == {}

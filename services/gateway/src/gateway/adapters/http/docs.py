@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +30,8 @@ from starlette.responses import Response
 from shared.errors import NotFoundError
 
 __all__ = ["DOCS_CSP", "DOCS_FOLDER", "DocsFile", "build_docs_router", "find_docs", "load_docs"]
+
+log = structlog.get_logger(__name__)
 
 DOCS_FOLDER = Path("tools") / "docs"
 DOCS_CSP = (
@@ -59,12 +62,12 @@ class DocsFile:
 
 
 def find_docs(start: Path) -> Path:
-    """Find ``tools/docs`` in ``start`` or one of its parents."""
+    """Find ``tools/docs`` in ``start`` or one of its parents (else ``start/tools/docs``)."""
     for folder in (start, *start.parents):
         candidate = folder / DOCS_FOLDER
         if (candidate / "site").is_dir():
             return candidate
-    raise FileNotFoundError(f"{DOCS_FOLDER}/site not found above {start}; set ORDO_DOCS_PATH")
+    return start / DOCS_FOLDER
 
 
 def _read(path: Path) -> DocsFile:
@@ -75,8 +78,15 @@ def _read(path: Path) -> DocsFile:
 
 
 def load_docs(folder: Path) -> dict[str, DocsFile]:
-    """Every file the docs serve, by URL path; Swagger UI's only if ``npm ci`` installed it."""
+    """Every file the docs serve, by URL path; Swagger UI's only if ``npm ci`` installed it.
+
+    Without a built site (an image that does not ship it) the gateway serves no docs: /docs
+    answers 404 and a warning says where it looked. The API does not depend on its docs.
+    """
     site = folder / "site"
+    if not (site / "index.html").is_file():
+        log.warning("docs_not_found", folder=str(folder), hint="set ORDO_DOCS_PATH")
+        return {}
     files = {url: _read(site / name) for url, name in _PAGES.items()}
     files["/docs/errors/"] = _read(site / "errors" / "index.html")
     for page in sorted((site / "errors").glob("*.html")):
