@@ -64,8 +64,8 @@ logs: ## follow every log of the local stack
 lint: bootstrap ## ruff (lint + format check), mypy, bandit, import-linter
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/shared/src services/*/src infra/fakes/*/src
-	$(UV) run --frozen bandit -q -c pyproject.toml -r libs/shared/src services/*/src infra/fakes/*/src
+	$(UV) run --frozen mypy libs/shared/src services/*/src infra/fakes/*/src tools/ops/src
+	$(UV) run --frozen bandit -q -c pyproject.toml -r libs/shared/src services/*/src infra/fakes/*/src tools/ops/src
 	$(UV) run --frozen lint-imports
 
 fmt: bootstrap ## apply ruff's fixes and formatting
