@@ -27,7 +27,9 @@ RULES_DIR = PROM_DIR / "rules"
 # Exported by every Python process (prometheus_client's default collectors), by Prometheus for
 # each target, and by our Prometheus and Alertmanager about themselves.
 _PLATFORM = re.compile(r"^(process_|python_|prometheus_|alertmanager_|scrape_|up$)")
-_DECLARED = re.compile(r'\b(?:Gauge|Counter|Histogram|Summary)\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"')
+_DECLARED = re.compile(
+    r'\b(?:Gauge|Counter|Histogram|Summary)(?:MetricFamily)?\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"'
+)
 _SUFFIXES = ("_bucket", "_count", "_sum", "_created", "_total")
 
 
