@@ -64,10 +64,12 @@ def step_down(rate: float) -> float:
 def summarize(run: Run, seen: dict[str, tuple[str, float]]) -> dict[str, Any]:
     """What one open-loop run gave: answers, outcomes, latencies (ms), the generator's lateness.
 
-    An accepted order without a confirmation counts as infinitely slow in the percentiles.
+    Only the sends after the lead-in count. An accepted order without a confirmation counts as
+    infinitely slow in the percentiles.
     ``confirmed_in_window`` counts confirmations that arrived before the send window closed.
     """
-    window_end = run.started + run.duration
+    window_end = run.scored_from + run.duration
+    sends = run.scored
     outcomes: Counter[str] = Counter()
     latencies: list[float] = []
     in_window = 0
@@ -79,15 +81,16 @@ def summarize(run: Run, seen: dict[str, tuple[str, float]]) -> dict[str, Any]:
             in_window += outcome[1] <= window_end
         else:
             latencies.append(math.inf)
-    late = [(s.sent - s.due) * 1000 for s in run.sends if not math.isnan(s.sent)]
-    refused = [(s.answered - s.sent) * 1000 for s in run.sends if s.status in REFUSED]
+    late = [(s.sent - s.due) * 1000 for s in sends if not math.isnan(s.sent)]
+    refused = [(s.answered - s.sent) * 1000 for s in sends if s.status in REFUSED]
     return {
         "rate": run.rate,
         "duration_s": run.duration,
-        "sent_for_s": round(run.ended - run.started, 2),
+        "lead_in_s": run.lead_in,
+        "sent_for_s": round(run.ended - run.scored_from, 2),
         "aborted": run.aborted,
-        "offered": len(run.sends),
-        "answers": dict(Counter(str(s.status) for s in run.sends)),
+        "offered": len(sends),
+        "answers": dict(Counter(str(s.status) for s in sends)),
         "accepted": len(run.accepted),
         "outcomes": dict(outcomes),
         "confirmed": outcomes["confirmed"],

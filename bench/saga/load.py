@@ -103,17 +103,33 @@ class Send:
 
 @dataclass
 class Run:
-    """One open-loop run: what was sent and its window."""
+    """One open-loop run: what was sent; the sends due in the ``lead_in`` s after ``started``
+    are not scored (the stack waking from idle), the ``duration`` s after that are."""
 
     rate: float
     duration: float
     started: float
+    lead_in: float = 0.0
     sends: list[Send] = field(default_factory=list)
     ended: float = math.nan
     aborted: str | None = None
 
     @property
+    def scored_from(self) -> float:
+        return self.started + self.lead_in
+
+    @property
+    def scored(self) -> list[Send]:
+        return [s for s in self.sends if s.due >= self.scored_from]
+
+    @property
     def accepted(self) -> list[Send]:
+        """The scored sends answered 201."""
+        return [s for s in self.scored if s.status == 201 and s.order_id]
+
+    @property
+    def all_accepted(self) -> list[Send]:
+        """Every send answered 201, lead-in included."""
         return [s for s in self.sends if s.status == 201 and s.order_id]
 
 
@@ -136,17 +152,23 @@ class OrderLoad:
         )
 
     async def run(
-        self, rate: float, duration: float, *, latency_bound_ms: float | None = None
+        self,
+        rate: float,
+        duration: float,
+        *,
+        lead_in: float = 0.0,
+        latency_bound_ms: float | None = None,
     ) -> Run:
-        """POSTs at ``rate``/s for ``duration`` s; waits for every answer (bounded by the timeout).
+        """POSTs at ``rate``/s for ``lead_in`` + ``duration`` s; waits for every answer (bounded
+        by the timeout). Only the sends after the lead-in are scored.
 
         With ``latency_bound_ms``, stops sending as soon as the run cannot pass any more (an
         answer other than 201, a non-confirmed outcome, or more orders past the bound than the
         p99 allows): a capacity step that is lost does not pile up a backlog for the next.
         """
-        total = max(1, round(rate * duration))
-        budget = slow_budget(total)
-        run = Run(rate, duration, time.monotonic())
+        total = round(rate * lead_in) + max(1, round(rate * duration))
+        budget = slow_budget(max(1, round(rate * duration)))
+        run = Run(rate, duration, time.monotonic(), lead_in)
         tasks: set[asyncio.Task[None]] = set()
         next_check = run.started + 0.5
         for i in range(total):
@@ -160,7 +182,7 @@ class OrderLoad:
             task.add_done_callback(tasks.discard)
             if latency_bound_ms is not None and time.monotonic() >= next_check:
                 next_check += 0.5
-                run.aborted = self.doomed(run.sends, latency_bound_ms / 1000, budget)
+                run.aborted = self.doomed(run.scored, latency_bound_ms / 1000, budget)
                 if run.aborted:
                     break
         run.ended = time.monotonic()
@@ -210,14 +232,14 @@ class OrderLoad:
         """Wait until every accepted order of ``run`` has a terminal record, at most ``within_s``
         s (or until the run is doomed, with ``latency_bound_ms``); the seconds waited."""
         started = time.monotonic()
-        budget = slow_budget(len(run.sends))
-        waiting = [s.order_id for s in run.accepted]
+        budget = slow_budget(len(run.scored))
+        waiting = [s.order_id for s in run.all_accepted]
         while time.monotonic() - started < within_s:
             waiting = [o for o in waiting if o not in self.terminals.seen]
             if not waiting:
                 break
             if latency_bound_ms is not None and not run.aborted:
-                run.aborted = self.doomed(run.sends, latency_bound_ms / 1000, budget)
+                run.aborted = self.doomed(run.scored, latency_bound_ms / 1000, budget)
             if run.aborted:
                 break
             await asyncio.sleep(0.1)

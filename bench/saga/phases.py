@@ -106,9 +106,11 @@ class Bench:
         await self.settle()
         owner = closed.Files.write([self.tenants[order.tenant]])
         try:
-            get = await self.wrk(
-                f"{GATEWAY}/v1/orders/{order.order_id}", ["GET", str(owner.tokens)]
-            )
+            get = await closed.wrk_served(
+                self.accountant, self.idle,
+                f"{GATEWAY}/v1/orders/{order.order_id}", ["GET", str(owner.tokens)],
+                connections=a.wrk_connections, seconds=a.wrk_seconds, settle=self.settle,
+            )  # fmt: skip
         finally:
             owner.remove()
         api = procs.api_processes(ROOT, ("gateway", "orders"))
@@ -137,7 +139,8 @@ class Bench:
         """One open-loop run from an idle stack, to an idle stack; its result with CPU/order."""
         start = await self.settle()
         bound_ms = self.args.bound_ms if bound else None
-        run = await self.load.run(rate, seconds, latency_bound_ms=bound_ms)
+        lead_in = self.args.lead_in_seconds
+        run = await self.load.run(rate, seconds, lead_in=lead_in, latency_bound_ms=bound_ms)
         await self.load.wait_outcomes(run, self.args.drain_seconds, latency_bound_ms=bound_ms)
         pending = {} if run.aborted else await self.load.check_missing(run)
         result = capacity.summarize(run, self.terminals.seen)
@@ -148,14 +151,23 @@ class Bench:
 
     def _cpu(self, run: Run, used: cpu.Usage) -> dict[str, Any]:
         seen = self.terminals.seen
-        orders = sum(1 for s in run.accepted if seen.get(s.order_id or "", ("",))[0] == "confirmed")
+        confirmed = [
+            s for s in run.all_accepted if seen.get(s.order_id or "", ("",))[0] == "confirmed"
+        ]
+        orders = len(confirmed)
         ms = cpu.marginal(used, self.idle.rate)
         per = orders or math.nan  # no order confirmed: no cost per order
+        api = procs.api_processes(ROOT, ("gateway", "orders"))
+        post_side = (api.get("gateway", ""), api.get("orders", ""))
         return {
             "window_s": round(used.seconds, 1),
             "foreign_ms_per_s": used.foreign_rate(),
             "orders": orders,
             "ms_per_order": cpu.stack_ms(ms) / per,
+            # Every POST of the run was answered 201 when it passed: nothing shed, nothing
+            # overloaded, which a closed loop cannot promise (saga backpressure refuses it).
+            "post_side": post_side,
+            "post_ms_per_post": cpu.sum_for(ms, post_side) / (len(run.all_accepted) or math.nan),
             "by_process": report.by_process(ms, per),
             "totals": report.totals(ms, per, self.ours),
             "warnings": used.warnings,

@@ -153,8 +153,9 @@ def summary(
 ) -> str:
     """The last line: the figures of issue 10 (kept in ``r["summary"]`` too)."""
     cpu_per_order = at_cap["cpu"]["ms_per_order"] if at_cap else math.nan
+    post_ms = at_cap["cpu"]["post_ms_per_post"] if at_cap else math.nan
     goodput = over["confirmed_in_window"] / over["duration_s"] / cap if cap else math.nan
-    bare, get, post = r["bare"], r["gateway_get"], r["post"]
+    bare, get = r["bare"], r["gateway_get"]
     values = {
         "cpu_ms_per_order": f"{cpu_per_order:.1f}",
         "order_vs_bare": f"{cpu_per_order / bare['insert_cpu_ms']:.1f}",
@@ -163,7 +164,7 @@ def summary(
         "accepted_p99_ms": f"{over['p99_ms']:.0f}",
         "shed_p99_ms": f"{over['refused_p99_ms']:.1f}",
         "gateway_cpu_vs_bare": f"{get['gateway_cpu_ms'] / bare['get_cpu_ms']:.2f}",
-        "post_cpu_vs_bare": f"{post['post_cpu_ms'] / bare['insert_cpu_ms']:.2f}",
+        "post_cpu_vs_bare": f"{post_ms / bare['insert_cpu_ms']:.2f}",
         "lost": str(sum(over["never_terminal"].values())),
     }
     r["summary"] = values

@@ -8,10 +8,11 @@ Runs against the stack of ``make up`` (gateway on :8000), every phase from an id
    GET; of ``GET /v1/orders/{id}`` through the gateway; of ``POST /v1/orders`` (gateway +
    orders-api + their PostgreSQL backends; the saga's downstream cost apart).
 3. capacity (capacity.py, load.py): open-loop orders at stepped rates (``--rungs``, then a
-   bisection) for ``--step-seconds`` each; a step passes when every order is confirmed with
-   placed -> confirmed p99 <= ``--bound-ms``. The best rate is then run for ``--final-seconds``
-   (60): the capacity is the highest rate passing such a run, and the CPU per confirmed order
-   of that run (from its start until the stack is idle again) is ``cpu_ms_per_order``.
+   bisection) for ``--step-seconds`` each, after an unscored ``--lead-in-seconds`` (3) at the
+   same rate; a step passes when every scored order is confirmed with placed -> confirmed p99
+   <= ``--bound-ms``. The best rate is then run for ``--final-seconds`` (60): the capacity is
+   the highest rate passing such a run, and the CPU per confirmed order of that run (lead-in
+   included, from its start until the stack is idle again) is ``cpu_ms_per_order``.
 4. profiles (``--profile N``): py-spy of the N hottest processes of ours, in a run of their
    own at the capacity rate (so the profiler's cost does not touch the figures).
 5. overload: ``--overload-factor`` (2) x capacity for ``--overload-seconds`` (60); goodput,
@@ -73,6 +74,8 @@ async def main(args: argparse.Namespace) -> None:
                 rows, sums = at_cap["cpu"]["by_process"], at_cap["cpu"]["totals"]
                 say(f"   per process at {at_cap['rate']:.0f}/s{'' if cap else ' (a failed run)'}:")
                 report.print_table(rows, sums)
+                post_side, post_ms = at_cap["cpu"]["post_side"], at_cap["cpu"]["post_ms_per_post"]
+                say(f"   per POST /v1/orders, {' + '.join(post_side)} + backends: {post_ms:.2f} ms")
                 if args.profile:
                     await bench.profiles(cap or at_cap["rate"], rows)
             floor = float(args.rungs.split(",")[0])
@@ -112,6 +115,7 @@ def parse() -> argparse.Namespace:
     add("--final-seconds", type=float, default=60, help="the run that confirms the capacity (60)")
     add("--confirm-tries", type=int, default=2, help="final runs, stepping down 15%% each (2)")
     add("--rate", type=float, help="skip the search: confirm this rate (stepping down on failure)")
+    add("--lead-in-seconds", type=float, default=3, help="unscored lead-in of each step (3)")
     add("--bound-ms", type=float, default=300, help="placed -> confirmed p99 bound (300)")
     add("--overload-factor", type=float, default=2, help="overload rate / capacity (2)")
     add("--overload-seconds", type=float, default=60, help="overload run (60)")

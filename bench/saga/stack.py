@@ -88,7 +88,11 @@ async def keep_fresh(http: httpx.AsyncClient, tenants: list[Tenant]) -> None:
     for tenant in tenants:
         if time.monotonic() - tenant.issued < TOKEN_MAX_AGE_S:
             continue
-        body = await _log_in(http, tenant)
+        try:
+            body = await _log_in(http, tenant)
+        except httpx.HTTPError as exc:  # the old token may still do: the next round will tell
+            say(f"   ! could not log in again ({exc!r}): going on with the old token")
+            return
         tenant.access_token, tenant.issued = body["access_token"], time.monotonic()
 
 
