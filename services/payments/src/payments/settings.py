@@ -64,7 +64,9 @@ class WorkerSettings(BaseModel):
     """The worker's capacity, polling fallback and lease."""
 
     concurrency: int = Field(default=64, ge=1, le=1000, description="payments in flight")
-    poll_interval_s: float = Field(default=1.0, gt=0, description="fallback when NOTIFY is lost")
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="fallback when NOTIFY is lost (due times are tracked)"
+    )
     lease_s: float = Field(default=30.0, gt=0, description="a claim's lease")
     measure_interval_s: float = Field(
         default=15.0,

@@ -21,8 +21,12 @@ class RelayConfig:
         listen: LISTEN for the writers' NOTIFY (wakes within a millisecond of a commit in
             another process). Polling and the in-process doorbell work either way.
         poll_interval_s: the fallback: the longest a committed row waits when no ring came.
+            Rings are the norm (NOTIFY from other processes, the in-process doorbell, a lane
+            acquired, a lane's backoff ending), so polling only covers a lost notification:
+            every poll is a query per publish loop, which an idle relay should not run twice
+            a second.
         rebalance_interval_s: how often lane ownership is checked (and the control connection
-            proves it is alive).
+            proves it is alive): how long the lanes of a replica that died wait for another.
         publish_timeout_s: the longest one round waits for the broker's acknowledgements.
         db_timeout_s: the budget of every database call of the relay.
         lane_backoff_initial_s / lane_backoff_max_s: a lane whose head row failed waits this
@@ -39,8 +43,8 @@ class RelayConfig:
     batch_size: int = 1000
     publishers: int = 2
     listen: bool = True
-    poll_interval_s: float = 0.5
-    rebalance_interval_s: float = 1.0
+    poll_interval_s: float = 5.0
+    rebalance_interval_s: float = 2.0
     publish_timeout_s: float = 15.0
     db_timeout_s: float = 5.0
     lane_backoff_initial_s: float = 0.2
