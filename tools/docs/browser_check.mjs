@@ -71,7 +71,11 @@ const api = await visit("api", "/docs", async (page, seen) => {
   seen.operations = await page.locator(".opblock .opblock-summary-path").evaluateAll((nodes) =>
     nodes.map((n) => `${n.closest(".opblock").querySelector(".opblock-summary-method").textContent.trim().toLowerCase()} ${n.getAttribute("data-path")}`),
   );
+});
+{
   // "Try it out" on GET /v1/me with the bearer token.
+  const page = api;
+  const seen = report.pages.api;
   await page.locator("button.authorize").first().click();
   await page.locator(".modal-ux input[type=text], .modal-ux input[type=password]").first().fill(token);
   await page.locator(".modal-ux button.authorize").first().click();
@@ -85,7 +89,7 @@ const api = await visit("api", "/docs", async (page, seen) => {
   seen.tryItStatus = (await status.textContent()).trim();
   seen.tryItBody = (await me.locator(".live-responses-table .microlight, .live-responses-table pre").first().textContent()).slice(0, 400);
   await me.scrollIntoViewIfNeeded();
-});
+}
 await api.screenshot({ path: join(shots, "api-try-it.png") });
 
 await visit("events", "/docs/events", async (page, seen) => {

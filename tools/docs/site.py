@@ -55,9 +55,15 @@ def prose(text: str) -> str:
 
 
 def layout(
-    title: str, body: str, *, scripts: Iterable[str] = (), styles: Iterable[str] = ()
+    title: str,
+    body: str,
+    *,
+    scripts: Iterable[str] = (),
+    styles: Iterable[str] = (),
+    app: str = "",
 ) -> str:
-    """A whole page: head, the docs' navigation, ``body``."""
+    """A whole page: head, the docs' navigation, ``body`` (styled prose), then ``app`` (a
+    renderer's root element, which keeps its own styles)."""
     links = "".join(f'<link rel="stylesheet" href="{esc(s)}">' for s in styles)
     tags = "".join(f'<script src="{esc(s)}" defer></script>' for s in scripts)
     nav = " ".join(f'<a href="{href}">{esc(label)}</a>' for href, label in _NAV)
@@ -67,7 +73,8 @@ def layout(
         f"<title>{esc(title)} · Ordo docs</title>\n"
         '<link rel="icon" href="/docs/static/favicon.svg" type="image/svg+xml">\n'
         f'<link rel="stylesheet" href="/docs/static/docs.css">{links}{tags}\n</head>\n<body>\n'
-        f"<header><strong>Ordo</strong> <nav>{nav}</nav></header>\n<main>\n{body}\n</main>\n"
+        f"<header><strong>Ordo</strong> <nav>{nav}</nav></header>\n"
+        f'<main>\n<div class="prose">\n{body}\n</div>{app}\n</main>\n'
         "<footer>Generated from the error tree and contracts/ by tools/docs/site.py.</footer>\n"
         "</body>\n</html>\n"
     )
@@ -267,6 +274,7 @@ def render() -> dict[str, str]:
     files["api.html"] = layout(
         "API reference",
         (PAGES / "api.html").read_text(encoding="utf-8"),
+        app='<div id="swagger-ui" data-spec="/v1/openapi.json"></div>',
         scripts=("/docs/assets/swagger-ui/swagger-ui-bundle.js", "/docs/static/api.js"),
         styles=("/docs/assets/swagger-ui/swagger-ui.css",),
     )
