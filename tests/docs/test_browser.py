@@ -9,6 +9,7 @@ would hide a broken page.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -41,11 +42,27 @@ def _missing() -> str | None:
 
 @cache
 def report() -> dict[str, Any]:
+    """The browser check's report: run once per test run, whatever the xdist worker count."""
     missing = _missing()
     if missing is not None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"browser tests cannot run under CI: {missing}")
         pytest.skip(missing)
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = SCREENSHOTS.parent / f"browser-report-{run_id}.json"
+    with (SCREENSHOTS.parent / "browser.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the one that runs it
+        if saved.is_file():
+            return dict(json.loads(saved.read_text()))
+        for old in SCREENSHOTS.parent.glob("browser-report-*.json"):
+            old.unlink()
+        found = _run_browser_check()
+        saved.write_text(json.dumps(found))
+        return found
+
+
+def _run_browser_check() -> dict[str, Any]:
     node = shutil.which("node") or "node"
     result = subprocess.run(  # noqa: S603 - fixed arguments, our own script
         [node, str(DOCS_TOOLS / "browser_check.mjs"), GATEWAY, str(SCREENSHOTS), CHROMIUM],
@@ -56,7 +73,7 @@ def report() -> dict[str, Any]:
         cwd=DOCS_TOOLS,
     )
     assert result.returncode == 0, f"browser check failed:\n{result.stderr[-3000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def contract_operations() -> set[str]:
