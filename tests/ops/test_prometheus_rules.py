@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,29 @@ def test_metric_names_are_read_from_promql() -> None:
         "max(slo:x:ratio_rate5m offset 1h) > bool 1e3 and on(a) up"
     )
     assert metric_names(expr) == {"http_requests_total", "slo:x:ratio_rate5m", "up"}
+
+
+def test_job_alerts_select_every_periodic_job_and_no_event_driven_work() -> None:
+    periodic = re.compile(r'exported_job=~"([^"]+)"')
+    patterns = {
+        p
+        for _, r in rules("alert")
+        if r["alert"].startswith("Job")
+        for p in periodic.findall(r["expr"])
+    }
+    assert len(patterns) == 1, patterns
+    selects = re.compile(patterns.pop()).fullmatch
+    sources = (REPO / "services").glob("*/src/**/*.py")
+    names = {n for p in sources for n in re.findall(r'^\w+_JOB = "([^"]+)"', p.read_text(), re.M)}
+    assert len(names) >= 6  # one PeriodicJob name constant each (*_JOB)
+    assert all(selects(n) for n in names), sorted(n for n in names if not selects(n))
+    for event_driven in (
+        "payments.authorize",
+        "payments.void",
+        "webhook_delivery",
+        "webhook_attempt",
+    ):
+        assert not selects(event_driven), event_driven
 
 
 def test_amtool_check_config() -> None:
