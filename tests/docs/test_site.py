@@ -10,10 +10,13 @@ from types import ModuleType
 
 import errors_catalog
 import events_catalog
+import httpx
 import pytest
 import yaml
 
+from shared.http import create_app
 from shared.http.problems import _HTTP_CODES, INTERNAL_ERROR_CODE, REQUEST_TOO_LARGE_CODE
+from shared.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_TOOLS = REPO / "tools" / "docs"
@@ -58,6 +61,17 @@ def test_every_error_class_explains_itself() -> None:
 def test_every_http_code_of_the_adapter_has_a_page() -> None:
     documented = {doc.code for doc in catalog()}
     assert {*_HTTP_CODES.values(), INTERNAL_ERROR_CODE, REQUEST_TOO_LARGE_CODE} <= documented
+
+
+async def test_a_framework_405_names_a_documented_code() -> None:
+    # Statuses without a code of the tree get ``http.<phrase>`` from the HTTP adapter.
+    app = create_app(title="t", version="0", settings=ServiceSettings(), readiness={})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        problem = (await client.delete("/health/live")).json()
+
+    assert problem["status"] == 405
+    assert problem["code"] in {doc.code for doc in catalog()}
 
 
 def test_every_page_says_what_to_do() -> None:

@@ -86,6 +86,12 @@ OTHER_CODES: dict[str, tuple[int, str, str]] = {
         "The request body is larger than the service accepts (1 MiB by default). It is refused "
         "before it is read; nothing was done.",
     ),
+    "http.method_not_allowed": (
+        405,
+        "shared.http.problems",
+        "The path exists but does not take this HTTP method (the `Allow` header lists those it "
+        "takes). Nothing was done.",
+    ),
     "message.unroutable": (
         500,
         "shared.inbox",
@@ -104,6 +110,7 @@ ADVICE_BY_STATUS: dict[int, str] = {
     "for the role (roles are listed in docs/security.md), or switch org.",
     404: "Check the id and the org your token is for (a resource of another org is not found, "
     "by design). Retrying the same request gives the same answer.",
+    405: "Use one of the methods in the `Allow` header; the API reference lists each path's.",
     409: "Read the resource again, decide with its current state, then send a new request.",
     413: "Send a smaller body (split a large batch into several requests).",
     422: "Fix the input: `errors` lists each offending field as `path`, `message` and `type`. "
