@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Uuid, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import (
     ReadOnlyDatabase,
@@ -103,6 +103,23 @@ async def test_a_read_on_a_dead_pooled_connection_runs_again_on_a_fresh_one(
     assert rows[0][0] == 0
     # Every other idle connection was invalidated with the first: no second failure.
     assert await db.first(text("SELECT 42")) == (42,)
+
+
+async def test_a_repository_read_on_a_dead_pooled_connection_runs_again(
+    engine: AsyncEngine, ordo_endpoints: Endpoints, app_name: str
+) -> None:
+    db = ReadOnlyDatabase(engine)
+    await fill_pool(engine)
+    assert await terminate(ordo_endpoints, app_name) == 3
+    calls = 0
+
+    async def read(conn: AsyncConnection) -> int:
+        nonlocal calls
+        calls += 1
+        return int(await conn.scalar(select(func.count()).select_from(_counters)) or 0)
+
+    assert await db.run(read) == 0
+    assert calls == 2  # the dead connection's attempt, then a fresh one
 
 
 async def test_the_readiness_probe_survives_a_restart(

@@ -27,10 +27,12 @@ from catalog.adapters.caching.read_cache import CatalogCaches, UncachedReads
 from catalog.adapters.http.routes import build_router
 from catalog.adapters.messaging.events import SOURCE, TOPIC
 from catalog.adapters.messaging.handlers import build_handlers
+from catalog.adapters.persistence.reads import SqlaCatalogReads
 from catalog.adapters.persistence.tables import outbox as outbox_table
 from catalog.adapters.persistence.unit_of_work import AfterCommit, CatalogUnitOfWork
 from catalog.application.facade import CatalogUseCases
-from catalog.application.ports import CatalogReadCache, UnitOfWorkFactory
+from catalog.application.ports import CatalogReadCache, CatalogReads, UnitOfWorkFactory
+from catalog.application.reads import UnitOfWorkReads
 from catalog.application.use_cases.change_stock import ChangeStock
 from catalog.application.use_cases.commit_reservation import CommitReservation
 from catalog.application.use_cases.create_product import CreateProduct
@@ -52,7 +54,7 @@ from shared.caching import (
     create_redis,
 )
 from shared.clock import Clock, SystemClock
-from shared.db import check_postgres, create_engine, create_session_factory
+from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
 from shared.http import Closer, create_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
@@ -146,18 +148,23 @@ def bootstrap(
     clock: Clock | None = None,
     new_id: Callable[[], UUID] = new_id,
     cache: CatalogReadCache | None = None,
+    source: CatalogReads | None = None,
 ) -> CatalogUseCases:
-    """Wire every use case from its ports (real adapters or fakes); reads uncached by default."""
+    """Wire every use case from its ports (real adapters or fakes); reads uncached by default.
+
+    ``source``: where reads go on a cache miss (and listings always); units of work by default.
+    """
     clock = clock or SystemClock()
     reads = cache or UncachedReads()
+    source = source if source is not None else UnitOfWorkReads(uow)
     return CatalogUseCases(
         create_product=CreateProduct(uow, clock, new_id),
         update_price=UpdatePrice(uow, clock),
         change_stock=ChangeStock(uow, clock),
-        get_product=GetProduct(uow, reads),
-        get_stock_level=GetStockLevel(uow, reads),
-        list_products=ListProducts(uow),
-        list_stock_levels=ListStockLevels(uow),
+        get_product=GetProduct(source, reads),
+        get_stock_level=GetStockLevel(source, reads),
+        list_products=ListProducts(source),
+        list_stock_levels=ListStockLevels(source),
         reserve_for_order=ReserveForOrder(uow, clock, new_id),
         release_reservation=ReleaseReservation(uow, clock),
         commit_reservation=CommitReservation(uow, clock),
@@ -182,12 +189,13 @@ def build_use_cases(
     caches: CatalogCaches | None = None,
     *,
     clock: Clock | None = None,
+    source: CatalogReads | None = None,
 ) -> CatalogUseCases:
     """Wire the use cases on the real adapters over ``sessions`` (cached reads with ``caches``;
-    ``clock`` is the system's unless a test passes one)."""
+    ``clock`` is the system's unless a test passes one; ``source``: see :func:`bootstrap`)."""
     after_commit = caches.after_commit if caches is not None else None
     uow = unit_of_work_factory(sessions, doorbell, after_commit)
-    return bootstrap(uow=uow, cache=caches, clock=clock)
+    return bootstrap(uow=uow, cache=caches, clock=clock, source=source)
 
 
 def build_caches(
@@ -239,7 +247,12 @@ def build_app(
                 on_change=caches.on_change,
                 gate=caches.gate,
             )
-    use_cases = build_use_cases(create_session_factory(engine), doorbell, caches)
+    use_cases = build_use_cases(
+        create_session_factory(engine),
+        doorbell,
+        caches,
+        source=SqlaCatalogReads(ReadOnlyDatabase(engine)),
+    )
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
     verifier = jwks_verifier(settings.auth, http, keys=keys)
     purge = PeriodicJob(

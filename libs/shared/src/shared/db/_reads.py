@@ -10,18 +10,20 @@ connection, so a read costs one round trip and little Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Executable, Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.errors import is_lost_connection
 
 __all__ = ["ReadOnlyDatabase"]
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class ReadOnlyDatabase:
@@ -42,13 +44,7 @@ class ReadOnlyDatabase:
         self, statement: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
         """Every row ``statement`` returns."""
-        try:
-            return await self._all(statement, params)
-        except Exception as exc:
-            if not is_lost_connection(exc):
-                raise
-            log.warning("db.read_reconnected", error=type(exc).__name__)
-        return await self._all(statement, params)
+        return await self.run(lambda conn: self._all(conn, statement, params))
 
     async def first(
         self, statement: Executable, params: Mapping[str, Any] | None = None
@@ -57,9 +53,26 @@ class ReadOnlyDatabase:
         rows = await self.all(statement, params)
         return rows[0] if rows else None
 
-    async def _all(
-        self, statement: Executable, params: Mapping[str, Any] | None
-    ) -> Sequence[Row[Any]]:
+    async def run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Await ``read`` on an autocommit connection (a repository's query method, say).
+
+        Each statement ``read`` runs is a snapshot of its own: read what must agree in one
+        statement.
+        """
+        try:
+            return await self._run(read)
+        except Exception as exc:
+            if not is_lost_connection(exc):
+                raise
+            log.warning("db.read_reconnected", error=type(exc).__name__)
+        return await self._run(read)
+
+    async def _run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self._engine.connect() as conn:
-            result = await conn.execute(statement, params)
-            return result.all()
+            return await read(conn)
+
+    @staticmethod
+    async def _all(
+        conn: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Sequence[Row[Any]]:
+        return (await conn.execute(statement, params)).all()

@@ -25,6 +25,7 @@ from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
     "CatalogReadCache",
+    "CatalogReads",
     "ProductFilter",
     "ProductRepository",
     "ReservationRepository",
@@ -171,6 +172,41 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class CatalogReads(Protocol):
+    """Products and stock levels as the API reads them: one snapshot per call, no transaction."""
+
+    async def product(self, *, org_id: uuid.UUID, product_id: uuid.UUID) -> Product | None:
+        """The org's product, or None."""
+        ...
+
+    async def stock_level(self, *, org_id: uuid.UUID, sku: str) -> StockLevel | None:
+        """The org's product with ``sku`` and its stock level (one snapshot), or None."""
+        ...
+
+    async def products(
+        self,
+        *,
+        org_id: uuid.UUID,
+        before: uuid.UUID | None,
+        limit: int,
+        filters: ProductFilter | None = None,
+    ) -> Sequence[Product]:
+        """Up to ``limit`` products, newest first (by id, UUID v7), older than ``before``."""
+        ...
+
+    async def stock_levels(
+        self,
+        *,
+        org_id: uuid.UUID,
+        after_sku: str | None,
+        limit: int,
+        skus: Sequence[str] | None = None,
+        available_lt: int | None = None,
+    ) -> Sequence[StockLevel]:
+        """Up to ``limit`` stock levels (with their product) by SKU, after ``after_sku``."""
+        ...
 
 
 class CatalogReadCache(Protocol):

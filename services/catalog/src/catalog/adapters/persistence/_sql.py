@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.errors import ConflictError
 
 
 async def insert_or_conflict(
-    session: AsyncSession, statement: Any, conflict: ConflictError
+    session: AsyncSession | AsyncConnection, statement: Any, conflict: ConflictError
 ) -> None:
     """Run ``statement`` in a savepoint; a unique violation raises ``conflict`` instead."""
     try:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import RowMapping, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from catalog.adapters.persistence._sql import insert_or_conflict
 from catalog.adapters.persistence.tables import products, stock_items
@@ -16,6 +16,10 @@ from catalog.domain.errors import SkuTakenError
 from catalog.domain.model import Money, Product, StockItem
 
 __all__ = ["SqlaProductRepository", "SqlaStockRepository"]
+
+# A unit of work's session, or an autocommit connection for the API's reads (one statement,
+# no transaction: shared.db.ReadOnlyDatabase).
+Executor = AsyncSession | AsyncConnection
 
 
 def _product(row: RowMapping) -> Product:
@@ -45,7 +49,7 @@ def _stock(row: RowMapping) -> StockItem:
 class SqlaProductRepository:
     """Products in PostgreSQL."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self._session = session
 
     async def add(self, product: Product) -> None:
@@ -129,7 +133,7 @@ class SqlaProductRepository:
 class SqlaStockRepository:
     """Stock levels in PostgreSQL."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self._session = session
 
     async def add(self, stock: StockItem) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import CatalogReadCache, UnitOfWorkFactory
-from catalog.application.use_cases.get_stock_level import load_stock_level
+from catalog.application.ports import CatalogReadCache, CatalogReads
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
@@ -21,8 +20,8 @@ class GetProduct:
     cache: each is as fresh as its own cache allows.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: CatalogReadCache) -> None:
-        self._uow, self._cache = uow, cache
+    def __init__(self, source: CatalogReads, cache: CatalogReadCache) -> None:
+        self._source, self._cache = source, cache
 
     async def __call__(
         self, principal: Principal, *, org_id: uuid.UUID, product_id: uuid.UUID
@@ -32,18 +31,14 @@ class GetProduct:
         product = await self._cache.product(
             org_id=org_id,
             product_id=product_id,
-            load=lambda: self._load_product(org_id, product_id),
+            load=lambda: self._source.product(org_id=org_id, product_id=product_id),
         )
         if product is None:
             raise ProductNotFoundError()
         sku = product.sku
         level = await self._cache.stock_level(
-            org_id=org_id, sku=sku, load=lambda: load_stock_level(self._uow, org_id, sku)
+            org_id=org_id, sku=sku, load=lambda: self._source.stock_level(org_id=org_id, sku=sku)
         )
         if level is None:
             raise ProductNotFoundError()
         return product, level[1]
-
-    async def _load_product(self, org_id: uuid.UUID, product_id: uuid.UUID) -> Product | None:
-        async with self._uow() as uow:
-            return await uow.products.get(org_id=org_id, product_id=product_id)

@@ -5,26 +5,12 @@ from __future__ import annotations
 import uuid
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import (
-    CatalogReadCache,
-    StockLevel,
-    UnitOfWorkFactory,
-)
+from catalog.application.ports import CatalogReadCache, CatalogReads
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
 
-__all__ = ["GetStockLevel", "load_stock_level"]
-
-
-async def load_stock_level(
-    uow_factory: UnitOfWorkFactory, org_id: uuid.UUID, sku: str
-) -> StockLevel | None:
-    """The SKU's product and stock level from the database, or None."""
-    async with uow_factory() as uow:
-        product = await uow.products.get_by_sku(org_id=org_id, sku=sku)
-        stock = await uow.stock.get(org_id=org_id, product_id=product.id) if product else None
-    return (product, stock) if product is not None and stock is not None else None
+__all__ = ["GetStockLevel"]
 
 
 class GetStockLevel:
@@ -34,8 +20,8 @@ class GetStockLevel:
     a level may trail a change by the invalidation lag; reservations never read it.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: CatalogReadCache) -> None:
-        self._uow, self._cache = uow, cache
+    def __init__(self, source: CatalogReads, cache: CatalogReadCache) -> None:
+        self._source, self._cache = source, cache
 
     async def __call__(
         self, principal: Principal, *, org_id: uuid.UUID, sku: str
@@ -43,7 +29,7 @@ class GetStockLevel:
         """Return the SKU's product (for its version) and stock level."""
         POLICY.require(principal, "catalog.read", org_id=org_id, not_found=ProductNotFoundError)
         level = await self._cache.stock_level(
-            org_id=org_id, sku=sku, load=lambda: load_stock_level(self._uow, org_id, sku)
+            org_id=org_id, sku=sku, load=lambda: self._source.stock_level(org_id=org_id, sku=sku)
         )
         if level is None:
             raise ProductNotFoundError()

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import ProductFilter, UnitOfWorkFactory
+from catalog.application.ports import CatalogReads, ProductFilter
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product
 from shared.auth.principal import Principal
@@ -18,8 +18,8 @@ __all__ = ["ListProducts"]
 class ListProducts:
     """Every member lists their org's products, newest first (ids are UUID v7), filtered."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, source: CatalogReads) -> None:
+        self._source = source
 
     async def __call__(
         self,
@@ -35,8 +35,7 @@ class ListProducts:
         check_limit(limit)
         bound = asdict(filters or ProductFilter())  # a cursor is bound to its filters
         before = decode_cursor(cursor, bound)
-        async with self._uow() as uow:
-            rows = await uow.products.list(
-                org_id=org_id, before=before, limit=limit + 1, filters=filters
-            )
+        rows = await self._source.products(
+            org_id=org_id, before=before, limit=limit + 1, filters=filters
+        )
         return page_of(rows, limit, lambda product: encode_cursor(product.id, bound))

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from catalog.application.permissions import POLICY
-from catalog.application.ports import UnitOfWorkFactory
+from catalog.application.ports import CatalogReads
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
@@ -27,8 +27,8 @@ class ListStockLevels:
     """Every member lists their org's stock levels, ordered by SKU (the cursor carries the last
     SKU and is bound to the filters, like every list's)."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, source: CatalogReads) -> None:
+        self._source = source
 
     async def __call__(
         self,
@@ -47,12 +47,11 @@ class ListStockLevels:
             raise ValidationError("At most 100 SKUs per request.")
         bound = {"skus": sorted(skus) if skus is not None else None, "available_lt": available_lt}
         after = decode_key_cursor(cursor, bound)
-        async with self._uow() as uow:
-            rows = await uow.stock.list(
-                org_id=org_id,
-                after_sku=after,
-                limit=limit + 1,
-                skus=skus,
-                available_lt=available_lt,
-            )
+        rows = await self._source.stock_levels(
+            org_id=org_id,
+            after_sku=after,
+            limit=limit + 1,
+            skus=skus,
+            available_lt=available_lt,
+        )
         return page_of(rows, limit, lambda row: encode_cursor(row[1].sku, bound))
