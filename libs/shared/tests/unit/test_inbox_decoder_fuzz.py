@@ -75,3 +75,13 @@ def test_forged_retry_and_dead_letter_headers_never_raise(headers: list[tuple[st
     state = parse_retry_state(headers, Origin("t", 0, 0))
     assert state.attempts >= 0
     parse_dead_letter(headers)
+
+
+def test_an_envelope_with_a_nul_is_invalid_not_a_database_error() -> None:
+    for headers in (
+        [("ce_id", b"a\x00b"), ("ce_type", b"t")],
+        [("ce_id", b"a"), ("ce_type", b"t\x00")],
+    ):
+        with pytest.raises(AppError) as caught:
+            read_envelope(headers)
+        assert caught.value.code == "message.invalid_envelope"

@@ -131,11 +131,17 @@ def read_envelope(headers: Headers) -> tuple[str, str]:
     """
     event_id = (header_text(headers, CE_ID) or "").strip()
     event_type = (header_text(headers, CE_TYPE) or "").strip()
-    if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH or "\ufffd" in event_id:
+    # NUL cannot be stored (inbox_messages): refused here, as a permanent failure, rather than
+    # failing the claim's INSERT as a database error.
+    if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH or not _clean(event_id):
         raise InvalidEnvelopeError("The message has no valid ce_id header.")
-    if not event_type:
-        raise InvalidEnvelopeError("The message has no ce_type header.")
+    if not event_type or "\x00" in event_type:
+        raise InvalidEnvelopeError("The message has no valid ce_type header.")
     return event_id, event_type
+
+
+def _clean(event_id: str) -> bool:
+    return "\ufffd" not in event_id and "\x00" not in event_id
 
 
 def decode_payload(value: bytes | None, content_type: str | None) -> Any:
