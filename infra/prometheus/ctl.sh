@@ -10,6 +10,8 @@ source "$(dirname "$0")/../lib.sh"
 
 ORDO_PROM_PORT="${ORDO_PROM_PORT:-19090}"
 ORDO_AM_PORT="${ORDO_AM_PORT:-19094}"
+# The local webhook receiver of alertmanager.yml (alert_sink.py): notifications to a file.
+ORDO_ALERT_SINK_PORT=19095
 # Alertmanager's cluster listener is off (--cluster.listen-address=""): one local instance.
 PROM_DIR="$ORDO_ROOT/infra/prometheus"
 PROM_HOME="$ORDO_DATA/prometheus"
@@ -18,6 +20,8 @@ PROM_PIDFILE="$ORDO_RUN/prometheus.pid"
 AM_PIDFILE="$ORDO_RUN/alertmanager.pid"
 PROM_LOG="$ORDO_LOGS/prometheus.log"
 AM_LOG="$ORDO_LOGS/alertmanager.log"
+SINK_PIDFILE="$ORDO_RUN/alert-sink.pid"
+SINK_OUT="$ORDO_LOGS/alerts.jsonl"
 
 cmd_install() {
   if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
@@ -85,14 +89,29 @@ CONF
 
 prom_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$ORDO_PROM_PORT/-/ready"; }
 am_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$ORDO_AM_PORT/-/ready"; }
+sink_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$ORDO_ALERT_SINK_PORT/health"; }
 
 cmd_wait() {
   wait_until "${1:-60}" "Prometheus" prom_ready
   wait_until "${1:-60}" "Alertmanager" am_ready
+  wait_until "${1:-60}" "alert sink" sink_ready
+}
+
+start_sink() {
+  if pid_alive "$SINK_PIDFILE"; then log "alert sink already running (pid $(cat "$SINK_PIDFILE"))"; return; fi
+  port_open "$ORDO_ALERT_SINK_PORT" && die "port $ORDO_ALERT_SINK_PORT for the alert sink is taken by another process"
+  nohup python3 "$PROM_DIR/alert_sink.py" --port "$ORDO_ALERT_SINK_PORT" --out "$SINK_OUT" \
+    >>"$ORDO_LOGS/alert-sink.log" 2>&1 </dev/null &
+  echo $! >"$SINK_PIDFILE"
+  log "alert sink started on http://127.0.0.1:$ORDO_ALERT_SINK_PORT (notifications in $SINK_OUT)"
 }
 
 start_am() {
-  if pid_alive "$AM_PIDFILE"; then log "alertmanager already running (pid $(cat "$AM_PIDFILE"))"; return; fi
+  if pid_alive "$AM_PIDFILE"; then
+    kill -HUP "$(cat "$AM_PIDFILE")"
+    log "alertmanager already running (pid $(cat "$AM_PIDFILE")): configuration reloaded"
+    return
+  fi
   port_open "$ORDO_AM_PORT" && die "port $ORDO_AM_PORT for alertmanager is taken by another process"
   nohup prometheus-alertmanager --config.file="$PROM_DIR/alertmanager.yml" \
     --storage.path="$AM_HOME/data" --web.listen-address="127.0.0.1:$ORDO_AM_PORT" \
@@ -132,6 +151,7 @@ cmd_check() {
 cmd_start() {
   write_conf
   promtool check config "$PROM_HOME/prometheus.yml" >/dev/null
+  start_sink
   start_am
   start_prom
   cmd_wait
@@ -140,6 +160,7 @@ cmd_start() {
 cmd_stop() {
   stop_pid "$PROM_PIDFILE" prometheus
   stop_pid "$AM_PIDFILE" alertmanager
+  stop_pid "$SINK_PIDFILE" alert-sink
 }
 
 cmd_status() {
@@ -152,6 +173,11 @@ cmd_status() {
     echo "alertmanager up    http://127.0.0.1:$ORDO_AM_PORT  pid $(cat "$AM_PIDFILE")  log $AM_LOG"
   else
     echo "alertmanager down  http://127.0.0.1:$ORDO_AM_PORT"
+  fi
+  if pid_alive "$SINK_PIDFILE" && sink_ready; then
+    echo "alert-sink   up    http://127.0.0.1:$ORDO_ALERT_SINK_PORT  pid $(cat "$SINK_PIDFILE")  notifications $SINK_OUT"
+  else
+    echo "alert-sink   down  http://127.0.0.1:$ORDO_ALERT_SINK_PORT"
   fi
 }
 

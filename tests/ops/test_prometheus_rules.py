@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,30 @@ def _running_procfile() -> Path:
         if names == {g["labels"]["process"] for g in _targets_module().targets(procfile)}:
             return procfile
     pytest.fail(f".data/prometheus/targets.json matches no Procfile: {sorted(names)}")
+
+
+@pytest.mark.integration
+def test_alertmanager_routes_an_alert_to_the_webhook_receiver() -> None:
+    probe = f"probe-{uuid.uuid4().hex[:12]}"
+    # A group of its own (group_by: alertname, service): notified after group_wait (30 s), not
+    # after the group_interval (5 min) of a group an earlier run left behind.
+    labels = {"alertname": "OrdoRoutingProbe", "severity": "ticket", "service": probe}
+    alert = [{"labels": labels}]
+    request = urllib.request.Request(  # noqa: S310 # nosec B310 - loopback
+        "http://127.0.0.1:19094/api/v2/alerts",
+        data=json.dumps(alert).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 # nosec B310
+            assert response.status == 200
+    except OSError as exc:
+        pytest.fail(f"Alertmanager does not answer on 127.0.0.1:19094 (make up starts it): {exc}")
+    sink = REPO / ".data" / "logs" / "alerts.jsonl"
+    deadline = time.monotonic() + 120  # group_wait is 30 s
+    while time.monotonic() < deadline:
+        if sink.is_file() and probe in sink.read_text(encoding="utf-8"):
+            return
+        time.sleep(1)
+    pytest.fail(f"the webhook receiver got no notification for {probe} (see {sink})")
