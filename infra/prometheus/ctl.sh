@@ -12,6 +12,8 @@ ORDO_PROM_PORT="${ORDO_PROM_PORT:-19090}"
 ORDO_AM_PORT="${ORDO_AM_PORT:-19094}"
 # The local webhook receiver of alertmanager.yml (alert_sink.py): notifications to a file.
 ORDO_ALERT_SINK_PORT=19095
+# `ordo exporter`: dead letters not yet replayed (Kafka + every service's database).
+ORDO_OPS_EXPORTER_PORT=19096
 # Alertmanager's cluster listener is off (--cluster.listen-address=""): one local instance.
 PROM_DIR="$ORDO_ROOT/infra/prometheus"
 PROM_HOME="$ORDO_DATA/prometheus"
@@ -22,6 +24,7 @@ PROM_LOG="$ORDO_LOGS/prometheus.log"
 AM_LOG="$ORDO_LOGS/alertmanager.log"
 SINK_PIDFILE="$ORDO_RUN/alert-sink.pid"
 SINK_OUT="$ORDO_LOGS/alerts.jsonl"
+EXPORTER_PIDFILE="$ORDO_RUN/ordo-exporter.pid"
 
 cmd_install() {
   if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
@@ -79,6 +82,8 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$ORDO_PROM_PORT"]}]
   - job_name: alertmanager
     static_configs: [{targets: ["127.0.0.1:$ORDO_AM_PORT"]}]
+  - job_name: ordo-exporter
+    static_configs: [{targets: ["127.0.0.1:$ORDO_OPS_EXPORTER_PORT"], labels: {service: ops}}]
   # One target per process of ours; job = the process name, service = the owning service.
   - job_name: ordo
     file_sd_configs: [{files: ["$PROM_HOME/targets.json"], refresh_interval: 30s}]
@@ -104,6 +109,18 @@ start_sink() {
     >>"$ORDO_LOGS/alert-sink.log" 2>&1 </dev/null &
   echo $! >"$SINK_PIDFILE"
   log "alert sink started on http://127.0.0.1:$ORDO_ALERT_SINK_PORT (notifications in $SINK_OUT)"
+}
+
+start_exporter() {
+  if pid_alive "$EXPORTER_PIDFILE"; then log "ordo exporter already running (pid $(cat "$EXPORTER_PIDFILE"))"; return; fi
+  [[ -x "$ORDO_ROOT/.venv/bin/ordo" ]] || { log "no .venv/bin/ordo (uv sync --frozen): exporter not started"; return; }
+  port_open "$ORDO_OPS_EXPORTER_PORT" && die "port $ORDO_OPS_EXPORTER_PORT for the ordo exporter is taken by another process"
+  ORDO_ROOT="$ORDO_ROOT" ORDO_DATA="$ORDO_DATA" ORDO_PG_PORT="$ORDO_PG_PORT" \
+  ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
+    nohup "$ORDO_ROOT/.venv/bin/ordo" exporter --port "$ORDO_OPS_EXPORTER_PORT" --interval 60 \
+    >>"$ORDO_LOGS/ordo-exporter.log" 2>&1 </dev/null &
+  echo $! >"$EXPORTER_PIDFILE"
+  log "ordo exporter started on http://127.0.0.1:$ORDO_OPS_EXPORTER_PORT/metrics"
 }
 
 start_am() {
@@ -152,6 +169,7 @@ cmd_start() {
   write_conf
   promtool check config "$PROM_HOME/prometheus.yml" >/dev/null
   start_sink
+  start_exporter
   start_am
   start_prom
   cmd_wait
@@ -161,6 +179,7 @@ cmd_stop() {
   stop_pid "$PROM_PIDFILE" prometheus
   stop_pid "$AM_PIDFILE" alertmanager
   stop_pid "$SINK_PIDFILE" alert-sink
+  stop_pid "$EXPORTER_PIDFILE" ordo-exporter
 }
 
 cmd_status() {
@@ -178,6 +197,11 @@ cmd_status() {
     echo "alert-sink   up    http://127.0.0.1:$ORDO_ALERT_SINK_PORT  pid $(cat "$SINK_PIDFILE")  notifications $SINK_OUT"
   else
     echo "alert-sink   down  http://127.0.0.1:$ORDO_ALERT_SINK_PORT"
+  fi
+  if pid_alive "$EXPORTER_PIDFILE"; then
+    echo "ordo-exporter up   http://127.0.0.1:$ORDO_OPS_EXPORTER_PORT/metrics  pid $(cat "$EXPORTER_PIDFILE")"
+  else
+    echo "ordo-exporter down http://127.0.0.1:$ORDO_OPS_EXPORTER_PORT/metrics"
   fi
 }
 

@@ -82,6 +82,7 @@ def rules(kind: str) -> Iterator[tuple[Path, dict[str, Any]]]:
 def declared_metrics() -> frozenset[str]:
     """Metric names the chassis and the services declare in their source."""
     sources = [*(REPO / "libs" / "shared" / "src").rglob("*.py")]
+    sources += (REPO / "tools" / "ops" / "src").rglob("*.py")
     sources += (REPO / "services").glob("*/src/**/*.py")
     return frozenset(n for p in sources for n in _DECLARED.findall(p.read_text(encoding="utf-8")))
 

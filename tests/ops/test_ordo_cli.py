@@ -174,6 +174,9 @@ async def test_dlq_list_show_and_replay(
     assert "is not supported yet" in shown["error_message"]
     await ordo("dlq", "show", dead_letters, "0", "999999", kafka=bootstrap, expect=1)
 
+    pending = f'ordo_dlq_pending{{topic="{dead_letters}"}}'
+    assert f"{pending} 2.0" in await ordo("exporter", "--once", kafka=bootstrap)
+
     url = ordo_database.url("postgresql").render_as_string(hide_password=False)
     replay = [
         "dlq",

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ordo_ops import kafka as kafka_io
+from ordo_ops.exporter import DlqGauges, collect_once, serve
 from ordo_ops.replay import ReplayOptions, run_replay
 from ordo_ops.stack import Stack
 from ordo_ops.status import collect_status
@@ -269,6 +270,22 @@ def dlq_replay(  # noqa: PLR0917 - typer maps each parameter to an option
     )
     report = asyncio.run(run_replay(stack, database, options, console=None if as_json else console))
     print(json.dumps(report, sort_keys=True)) if as_json else console.print(report)
+
+
+@app.command()
+def exporter(
+    port: Annotated[int, typer.Option(help="serve /metrics on 127.0.0.1:PORT")] = 19096,
+    interval: Annotated[float, typer.Option(help="seconds between two collections")] = 60.0,
+    once: Annotated[bool, typer.Option("--once", help="collect once, print, exit")] = False,
+) -> None:
+    """Serve ordo_dlq_pending{topic} (dead letters not yet replayed) for Prometheus."""
+    stack = Stack.discover()
+    if once:
+        gauges = DlqGauges()
+        asyncio.run(collect_once(stack, gauges))
+        print(gauges.render(), end="")
+        return
+    serve(stack, port, interval)
 
 
 def main() -> None:
