@@ -39,18 +39,22 @@ pid_running() {
   [[ -n "$stat" && "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
 }
 
-# pid_alive FILE: true when FILE names a running process (not a zombie).
+# pid_alive FILE [COMMAND]: true when FILE names a running process (not a zombie) and, when
+# COMMAND is given, one whose command line contains it: pids are reused (pid_max may be 32768),
+# so a stale pid file can name some other process.
 pid_alive() {
-  local file="$1" pid
+  local file="$1" command="${2:-}" pid
   [[ -f "$file" ]] || return 1
   pid="$(cat "$file" 2>/dev/null || true)"
-  pid_running "$pid"
+  pid_running "$pid" || return 1
+  [[ -z "$command" ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$command"
 }
 
-# stop_pid FILE NAME [SECONDS]: TERM the process in FILE, wait for it, KILL it past the deadline.
+# stop_pid FILE NAME [SECONDS] [COMMAND]: TERM the process in FILE (if it is COMMAND's), wait
+# for it, KILL it past the deadline.
 stop_pid() {
-  local file="$1" name="$2" wait_s="${3:-30}" pid
-  if ! pid_alive "$file"; then
+  local file="$1" name="$2" wait_s="${3:-30}" command="${4:-}" pid
+  if ! pid_alive "$file" "$command"; then
     rm -f "$file"
     log "$name is not running"
     return 0

@@ -12,7 +12,7 @@
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
 
-ORDO_LAYOUT="${ORDO_LAYOUT:-split}"
+ORDO_LAYOUT="${ORDO_LAYOUT:-combined}"
 case "$ORDO_LAYOUT" in
   combined) OTHER_LAYOUT=split ;;
   split) OTHER_LAYOUT=combined ;;
@@ -38,10 +38,23 @@ procs() {
   done
 }
 
+# known NAME...: die unless every NAME is a process of one of the layouts (checked here, in this
+# shell: a die inside the process substitutions below would only end their subshell).
+known() {
+  local want
+  for want in "$@"; do
+    { lines combined; lines split; } | awk -v n="$want" '$2 == n {found=1} END {exit !found}' ||
+      die "no process named '$want' in infra/Procfile.combined or .split"
+  done
+}
+
 # everything: every process of both layouts, each name once (the chosen layout's first).
 everything() {
   { lines "$ORDO_LAYOUT"; lines "$OTHER_LAYOUT"; } | awk '!seen[$2]++'
 }
+
+# ours NAME COMMAND: true when NAME's pid file names a running COMMAND of this checkout.
+ours() { pid_alive "$ORDO_RUN/$1.pid" "$ORDO_ROOT/.venv/bin/$2"; }
 
 http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
@@ -52,9 +65,9 @@ switch_from() {
   [[ "$layout" == "$ORDO_LAYOUT" ]] || other="$ORDO_LAYOUT"
   while read -r l name svc port cmd; do
     [[ "$svc" == "$service" && "$name" != "$keep" ]] || continue
-    if pid_alive "$ORDO_RUN/$name.pid"; then
+    if ours "$name" "$cmd"; then
       log "$service runs in the $other layout: stopping $name first"
-      stop_pid "$ORDO_RUN/$name.pid" "$name" 20
+      stop_pid "$ORDO_RUN/$name.pid" "$name" 20 "$ORDO_ROOT/.venv/bin/$cmd"
     fi
   done < <(lines "$other")
 }
@@ -63,7 +76,7 @@ cmd_start() {
   local layout name svc port cmd pidfile started=()
   while read -r layout name svc port cmd; do
     pidfile="$ORDO_RUN/$name.pid"
-    if pid_alive "$pidfile"; then
+    if ours "$name" "$cmd"; then
       log "$name already running (pid $(cat "$pidfile"))"
       continue
     fi
@@ -83,7 +96,7 @@ cmd_start() {
     started+=("$name:$port")
   done < <(procs "$@")
   for entry in "${started[@]}"; do
-    wait_until 60 "${entry%%:*}" http_ready "${entry##*:}"
+    wait_until 120 "${entry%%:*}" http_ready "${entry##*:}"
     log "${entry%%:*} ready on http://127.0.0.1:${entry##*:}"
   done
 }
@@ -92,15 +105,15 @@ cmd_stop() {
   local layout name svc port cmd
   while read -r layout name svc port cmd; do
     # Without NAMEs, only what runs (in either layout) is named in the log.
-    if (($# == 0)) && ! pid_alive "$ORDO_RUN/$name.pid"; then rm -f "$ORDO_RUN/$name.pid"; continue; fi
-    stop_pid "$ORDO_RUN/$name.pid" "$name" 20
+    if (($# == 0)) && ! ours "$name" "$cmd"; then rm -f "$ORDO_RUN/$name.pid"; continue; fi
+    stop_pid "$ORDO_RUN/$name.pid" "$name" 20 "$ORDO_ROOT/.venv/bin/$cmd"
   done < <(if (($# == 0)); then everything; else procs "$@"; fi)
 }
 
 cmd_status() {
   local layout name svc port cmd state
   while read -r layout name svc port cmd; do
-    if pid_alive "$ORDO_RUN/$name.pid"; then
+    if ours "$name" "$cmd"; then
       http_ready "$port" && state="ready" || state="up (not ready)"
       printf '%-22s %-15s http://127.0.0.1:%-5s pid %-7s %-8s log %s\n' "$name" "$state" "$port" \
         "$(cat "$ORDO_RUN/$name.pid")" "$layout" "$ORDO_LOGS/$name.log"
@@ -129,9 +142,9 @@ cmd_migrate() {
 }
 
 case "${1:-}" in
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  status) shift; cmd_status "$@" ;;
+  start) shift; known "$@"; cmd_start "$@" ;;
+  stop) shift; known "$@"; cmd_stop "$@" ;;
+  status) shift; known "$@"; cmd_status "$@" ;;
   migrate) cmd_migrate ;;
   *) echo "usage: [ORDO_LAYOUT=combined|split] $0 start|stop|status|migrate [NAME...]" >&2; exit 2 ;;
 esac

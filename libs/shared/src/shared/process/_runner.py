@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from functools import partial
@@ -256,6 +257,10 @@ async def _main(
     resources = ProcessResources(settings, name=name, outbox=spec.outbox)
     try:
         units = build_units(spec, settings, roles, resources)
+        # What start-up built (modules, apps, schemas) lives as long as the process: out of the
+        # collector's sight, a full collection no longer walks it, pausing every role at once.
+        gc.collect()
+        gc.freeze()
         await serve_roles(units, host=settings.http_host, port=port)
     finally:
         await resources.close()
