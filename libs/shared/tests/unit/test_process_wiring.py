@@ -129,9 +129,17 @@ def test_a_process_is_named_after_its_service_and_role(
 
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(_process, "configure_logging", lambda *a: calls.append(("logs", *a)))
-    monkeypatch.setattr(_process, "configure_tracing", lambda *a: calls.append(("traces", *a)))
+    monkeypatch.setattr(
+        _process, "configure_tracing", lambda *a, **kw: calls.append(("traces", *a, kw))
+    )
     settings = ServiceSettings(
-        service_name="wiring", log_level="DEBUG", otel_exporter_otlp_endpoint="http://otel:4318"
+        service_name="wiring",
+        log_level="DEBUG",
+        otel_exporter_otlp_endpoint="http://otel:4318",
+        otel_traces_sample_ratio=0.25,
     )
     assert configure_process(settings, "1.2.3", role) == name
-    assert calls == [("logs", name, "DEBUG"), ("traces", name, "1.2.3", "http://otel:4318")]
+    assert calls == [
+        ("logs", name, "DEBUG"),
+        ("traces", name, "1.2.3", "http://otel:4318", {"sample_ratio": 0.25}),
+    ]

@@ -74,11 +74,13 @@ class ConsumerProcess:
         for consumer in self.consumers:
             await consumer.start()
 
-    async def stop(self) -> None:
-        """Finish the batches in progress, flush offset commits, stop; dispose of the engine."""
+    async def stop(self, *, dispose_engine: bool = True) -> None:
+        """Finish the batches in progress, flush offset commits, stop; dispose of the engine
+        unless the caller shares it with other roles and disposes of it itself."""
         for consumer in self.consumers:
             await consumer.stop()
-        await self.engine.dispose()
+        if dispose_engine:
+            await self.engine.dispose()
 
 
 def build_consumer_process(

@@ -63,7 +63,8 @@ class _Consumers(Unit):
 
     async def stop(self) -> None:
         # Each consumer finishes its batch and flushes its offset commits before it returns.
-        await self._process.stop()
+        # The engine is the process's (ProcessResources), disposed of after every role stopped.
+        await self._process.stop(dispose_engine=False)
 
 
 class _Loops(Unit):
