@@ -85,3 +85,12 @@ def test_an_envelope_with_a_nul_is_invalid_not_a_database_error() -> None:
         with pytest.raises(AppError) as caught:
             read_envelope(headers)
         assert caught.value.code == "message.invalid_envelope"
+
+
+def test_the_batch_claims_name_the_inbox_tables_of_the_schema() -> None:
+    from shared.inbox._schema import INBOX_MESSAGES, INBOX_PARKED_KEYS  # noqa: PLC0415
+    from shared.inbox._store import _CLAIM_BATCH, _PARKED_AMONG  # noqa: PLC0415
+
+    assert f"INSERT INTO {INBOX_MESSAGES} " in str(_CLAIM_BATCH)
+    assert f"FROM {INBOX_PARKED_KEYS} " in str(_CLAIM_BATCH)
+    assert f"FROM {INBOX_PARKED_KEYS}\n" in str(_PARKED_AMONG)
