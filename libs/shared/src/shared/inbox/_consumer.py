@@ -191,14 +191,6 @@ class IdempotentConsumer:
             await consumer.stop()
         await self.publisher.stop()
 
-    async def flush(self) -> None:
-        """Wait for the offset commits in flight."""
-        await self._commits.flush()
-
-    async def close(self) -> None:
-        """Stop (see :meth:`stop`); kept for callers that close after stopping."""
-        await self.stop()
-
     async def _run(self, consumer: AIOKafkaConsumer, stage: Stage, group: str) -> None:
         while not self._stopping:
             try:
