@@ -5,6 +5,7 @@ configuration is valid, and the scrape targets follow the Procfile that infra/se
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import re
@@ -14,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from .conftest import (
@@ -170,27 +172,24 @@ def _running_procfile() -> Path:
 
 
 @pytest.mark.integration
-def test_alertmanager_routes_an_alert_to_the_webhook_receiver() -> None:
+async def test_alertmanager_routes_an_alert_to_the_webhook_receiver() -> None:
+    # async, waiting with asyncio.sleep: a blocking wait of ~30 s (group_wait) would freeze the
+    # worker's event loop, and the Kafka clients of session fixtures time out under it.
     probe = f"probe-{uuid.uuid4().hex[:12]}"
     # A group of its own (group_by: alertname, service): notified after group_wait (30 s), not
     # after the group_interval (5 min) of a group an earlier run left behind.
     labels = {"alertname": "OrdoRoutingProbe", "severity": "ticket", "service": probe}
     alert = [{"labels": labels}]
-    request = urllib.request.Request(  # noqa: S310 # nosec B310 - loopback
-        "http://127.0.0.1:19094/api/v2/alerts",
-        data=json.dumps(alert).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 # nosec B310
-            assert response.status == 200
-    except OSError as exc:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.post("http://127.0.0.1:19094/api/v2/alerts", json=alert)
+    except httpx.HTTPError as exc:
         pytest.fail(f"Alertmanager does not answer on 127.0.0.1:19094 (make up starts it): {exc}")
+    assert response.status_code == 200
     sink = REPO / ".data" / "logs" / "alerts.jsonl"
     deadline = time.monotonic() + 120  # group_wait is 30 s
     while time.monotonic() < deadline:
         if sink.is_file() and probe in sink.read_text(encoding="utf-8"):
             return
-        time.sleep(1)
+        await asyncio.sleep(1)
     pytest.fail(f"the webhook receiver got no notification for {probe} (see {sink})")
