@@ -123,11 +123,15 @@ def gateway_limits(root: Path) -> dict[str, float]:
     """Requests/s the running gateway allows per IP and per user (its environment, else the
     defaults of GatewaySettings: 600/minute and 300/minute)."""
     limits = {"per_ip": "600/minute", "per_user": "300/minute"}
-    try:
-        pid = int((root / ".data" / "run" / "gateway-api.pid").read_text())
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        environ = []
+    environ: list[bytes] = []
+    # The gateway's process: "gateway" in the combined layout, "gateway-api" in the split one.
+    for name in ("gateway", "gateway-api"):
+        try:
+            pid = int((root / ".data" / "run" / f"{name}.pid").read_text())
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        break
     for entry in environ:
         name, _, value = entry.decode(errors="replace").partition("=")
         if name in ("ORDO_RATE_LIMITS__PER_IP", "ORDO_RATE_LIMITS__PER_USER"):
