@@ -140,3 +140,15 @@ async def test_a_worker_that_fails_stops_the_whole_process_and_its_error_is_rais
     with pytest.raises(RuntimeError, match="the loop broke"):
         await asyncio.wait_for(serve_roles(units, host="127.0.0.1", port=_port()), 10)
     await resources.close()
+
+
+def test_a_role_run_alone_serves_health_on_its_settings_port_by_convention() -> None:
+    from shared.process._spec import settings_ports  # noqa: PLC0415
+    from shared.settings import ServiceSettings  # noqa: PLC0415
+
+    class WithRoles(ServiceSettings):
+        consumer_health_port: int = 8103
+        relay_health_port: int = 8203
+
+    assert settings_ports(WithRoles()) == {"consumer": 8103, "relay": 8203}
+    assert settings_ports(ServiceSettings()) == {}

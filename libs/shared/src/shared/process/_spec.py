@@ -54,8 +54,15 @@ class Worker:
         return cls(job.name, job.run, job.stop)
 
 
-def _no_ports(_settings: ServiceSettings) -> Mapping[str, int]:
-    return {}
+def settings_ports(settings: ServiceSettings) -> Mapping[str, int]:
+    """The health ports of roles run alone, by convention the settings ``<role>_health_port``
+    (``consumer_health_port``, ``relay_health_port``, ``worker_health_port``) a service has."""
+    ports: dict[str, int] = {}
+    for role in ROLES:
+        port = getattr(settings, f"{role}_health_port", None)
+        if isinstance(port, int):
+            ports[role] = port
+    return ports
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ class ServiceSpec(Generic[S]):
         outbox: the outbox table; the chassis runs its relay (None: the service has no relay).
         workers: builds the background loops (None: no worker role).
         health_ports: the port each role other than the API serves ``/health`` and
-            ``/metrics`` on when it runs alone (the split layout).
+            ``/metrics`` on when it runs alone (the split layout); by default the settings'
+            ``<role>_health_port`` fields (:func:`settings_ports`).
     """
 
     distribution: str
@@ -83,7 +91,7 @@ class ServiceSpec(Generic[S]):
     consumers: Callable[[S, ProcessResources], Consumers] | None = None
     outbox: Table | None = None
     workers: Callable[[S, ProcessResources], Sequence[Worker]] | None = None
-    health_ports: Callable[[S], Mapping[str, int]] = field(default=_no_ports)
+    health_ports: Callable[[S], Mapping[str, int]] = field(default=settings_ports)
 
     @property
     def roles(self) -> tuple[str, ...]:

@@ -19,17 +19,12 @@ def _consumers(settings: CatalogSettings, resources: ProcessResources) -> Consum
     return Consumers(process, partitions=settings.orders_partitions)
 
 
-def _health_ports(settings: CatalogSettings) -> dict[str, int]:
-    return {"consumer": settings.consumer_health_port, "relay": settings.relay_health_port}
-
-
 SPEC = ServiceSpec(
     distribution="ordo-catalog",
     settings=CatalogSettings,
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
-    health_ports=_health_ports,
 )
 
 

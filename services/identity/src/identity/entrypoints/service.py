@@ -12,17 +12,11 @@ from identity.adapters.persistence.tables import outbox
 from identity.bootstrap import IdentitySettings, build_app
 from shared.process import ServiceSpec, run_service
 
-
-def _health_ports(settings: IdentitySettings) -> dict[str, int]:
-    return {"relay": settings.relay_health_port}
-
-
 SPEC = ServiceSpec(
     distribution="ordo-identity",
     settings=IdentitySettings,
     api=lambda settings, resources: build_app(settings, resources=resources),
     outbox=outbox,
-    health_ports=_health_ports,
 )
 
 

@@ -32,14 +32,6 @@ def _workers(settings: NotificationsSettings, resources: ProcessResources) -> li
     return [Worker("notifications-worker", process.run, process.worker.stop)]
 
 
-def _health_ports(settings: NotificationsSettings) -> dict[str, int]:
-    return {
-        "consumer": settings.consumer_health_port,
-        "relay": settings.relay_health_port,
-        "worker": settings.worker_health_port,
-    }
-
-
 SPEC = ServiceSpec(
     distribution="ordo-notifications",
     settings=NotificationsSettings,
@@ -47,7 +39,6 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     workers=_workers,
-    health_ports=_health_ports,
 )
 
 

@@ -24,14 +24,6 @@ def _workers(settings: OrdersSettings, resources: ProcessResources) -> list[Work
     return [Worker("orders-worker", process.worker.run, process.worker.stop, process.close)]
 
 
-def _health_ports(settings: OrdersSettings) -> dict[str, int]:
-    return {
-        "consumer": settings.consumer_health_port,
-        "relay": settings.relay_health_port,
-        "worker": settings.worker_health_port,
-    }
-
-
 SPEC = ServiceSpec(
     distribution="ordo-orders",
     settings=OrdersSettings,
@@ -39,7 +31,6 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     workers=_workers,
-    health_ports=_health_ports,
 )
 
 

@@ -26,14 +26,6 @@ def _workers(settings: PaymentsSettings, resources: ProcessResources) -> list[Wo
     return [Worker("payments-worker", worker.run, worker.stop)]
 
 
-def _health_ports(settings: PaymentsSettings) -> dict[str, int]:
-    return {
-        "consumer": settings.consumer_health_port,
-        "relay": settings.relay_health_port,
-        "worker": settings.worker_health_port,
-    }
-
-
 SPEC = ServiceSpec(
     distribution="ordo-payments",
     settings=PaymentsSettings,
@@ -41,7 +33,6 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     workers=_workers,
-    health_ports=_health_ports,
 )
 
 
