@@ -16,6 +16,7 @@ from sqlalchemy import Row, RowMapping, Select, bindparam, select
 
 # The row -> Order mapping is the repository's, so both read the same columns the same way.
 from orders.adapters.persistence.repositories import _order as order_from_rows
+from orders.adapters.persistence.repositories import order_page
 from orders.adapters.persistence.tables import order_lines, orders
 from orders.application.ports import OrderFilter
 from orders.domain.model import Order
@@ -55,18 +56,7 @@ class SqlaOrderReads:
 def _page(
     org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
 ) -> Select[Any]:
-    query = select(orders).where(_o.org_id == org_id)
-    if before is not None:
-        query = query.where(_o.id < before)
-    if filters.statuses:
-        query = query.where(_o.status.in_(sorted(s.value for s in filters.statuses)))
-    if filters.placed_by is not None:
-        query = query.where(_o.placed_by == filters.placed_by)
-    if filters.placed_after is not None:
-        query = query.where(_o.placed_at >= filters.placed_after)
-    if filters.placed_before is not None:
-        query = query.where(_o.placed_at < filters.placed_before)
-    page = query.order_by(_o.id.desc()).limit(limit).subquery()
+    page = order_page(org_id, before, limit, filters).subquery()
     return (
         select(page, *_LINE_COLUMNS)
         .select_from(page.outerjoin(order_lines, _l.order_id == page.c.id))

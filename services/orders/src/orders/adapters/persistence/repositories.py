@@ -133,18 +133,7 @@ class SqlaOrderRepository:
         self, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
     ) -> Sequence[Order]:
         """Up to ``limit`` of the org's orders, newest first, older than the cursor ``before``."""
-        query = select(orders).where(_o.org_id == org_id)
-        if before is not None:
-            query = query.where(_o.id < before)
-        if filters.statuses:
-            query = query.where(_o.status.in_(sorted(s.value for s in filters.statuses)))
-        if filters.placed_by is not None:
-            query = query.where(_o.placed_by == filters.placed_by)
-        if filters.placed_after is not None:
-            query = query.where(_o.placed_at >= filters.placed_after)
-        if filters.placed_before is not None:
-            query = query.where(_o.placed_at < filters.placed_before)
-        return await self._load(query.order_by(_o.id.desc()).limit(limit))
+        return await self._load(order_page(org_id, before, limit, filters))
 
     async def lock_due(self, *, now: datetime, limit: int) -> Sequence[Order]:
         """Lock up to ``limit`` orders whose deadline passed, oldest deadline first, skipping
@@ -197,3 +186,21 @@ class SqlaOrderRepository:
         for order in loaded:
             self._loaded[order.id] = order.lines
         return loaded
+
+
+def order_page(
+    org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
+) -> Select[Any]:
+    """The org's order rows of one list page: filtered, newest first, older than ``before``."""
+    query = select(orders).where(_o.org_id == org_id)
+    if before is not None:
+        query = query.where(_o.id < before)
+    if filters.statuses:
+        query = query.where(_o.status.in_(sorted(s.value for s in filters.statuses)))
+    if filters.placed_by is not None:
+        query = query.where(_o.placed_by == filters.placed_by)
+    if filters.placed_after is not None:
+        query = query.where(_o.placed_at >= filters.placed_after)
+    if filters.placed_before is not None:
+        query = query.where(_o.placed_at < filters.placed_before)
+    return query.order_by(_o.id.desc()).limit(limit)
