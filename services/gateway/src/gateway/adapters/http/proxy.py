@@ -210,17 +210,10 @@ def openapi_router(document: Callable[[], dict[str, Any]]) -> APIRouter:
 
 
 async def _upstream_problem(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, UpstreamOverloadedError):
-        # Counted in gateway_shed_total; a log line per refusal would cost what shedding saves.
-        return problem_response(
-            request,
-            status=503,
-            code=exc.code,
-            detail=exc.message,
-            headers={"Retry-After": str(exc.retry_after_s)},
-        )
-    if isinstance(exc, UpstreamUnavailableError):
-        if not exc.overloaded:  # a service's own refusal is counted there, not logged here
+    if isinstance(exc, UpstreamOverloadedError | UpstreamUnavailableError):
+        # Shed requests are counted in gateway_shed_total, and a service's own refusal there:
+        # a log line per refusal would cost what shedding saves.
+        if isinstance(exc, UpstreamUnavailableError) and not exc.overloaded:
             log.warning(
                 "upstream_unavailable",
                 upstream=exc.upstream,
