@@ -13,11 +13,18 @@ export UV_PYTHON := 3.11
 # Use the machine's Python 3.11; never download one.
 export UV_PYTHON_DOWNLOADS := never
 
+# Each area's own targets live in make/<area>.mk. An area adds a quality gate to `make test` with
+# `TEST_GATES += <target>` (run after the stack is up, before the tests) and work to run after
+# the tests with `TEST_AFTER += <target>`.
+TEST_GATES :=
+TEST_AFTER :=
+include $(sort $(wildcard make/*.mk))
+
 .PHONY: help bootstrap infra-up infra-down migrate topics up down status logs lint fmt test \
         test-unit test-integration
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 bootstrap: ## install uv (pinned) and the locked Python environment
 	@$(UV) sync --frozen --quiet
@@ -72,9 +79,10 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: up lint contracts-check docs-check browser ## every quality gate, then all tests (e2e against the running stack)
+test: up lint contracts-check docs-check browser $(TEST_GATES) ## every quality gate, then all tests (e2e against the running stack)
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not serial" libs services infra/fakes tests
 	$(UV) run --frozen pytest -m serial tests/e2e
+	@$(if $(strip $(TEST_AFTER)),$(MAKE) --no-print-directory $(TEST_AFTER),true)
 
 test-unit: bootstrap ## only the IO-free unit tests
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not integration and not e2e" libs services infra/fakes
