@@ -16,8 +16,13 @@ export UV_PYTHON_DOWNLOADS := never
 # Each area's own targets live in make/<area>.mk. An area adds a quality gate to `make test` with
 # `TEST_GATES += <target>` (run after the stack is up, before the tests) and work to run after
 # the tests with `TEST_AFTER += <target>`.
+# Servers an area adds to the local stack: `INFRA_UP += <target>` (run at the end of infra-up),
+# `INFRA_DOWN += <target>` (run first in infra-down), `STATUS += <target>` (in make status).
 TEST_GATES :=
 TEST_AFTER :=
+INFRA_UP :=
+INFRA_DOWN :=
+STATUS :=
 include $(sort $(wildcard make/*.mk))
 
 .PHONY: help bootstrap infra-up infra-down migrate topics up down status logs lint fmt test \
@@ -37,8 +42,10 @@ infra-up: bootstrap ## install (if missing) and start PostgreSQL, Redis and Kafk
 	@infra/kafka/ctl.sh up
 	@infra/kafka/ctl.sh topics
 	@infra/prometheus/ctl.sh up
+	@$(if $(strip $(INFRA_UP)),$(MAKE) --no-print-directory $(INFRA_UP),true)
 
 infra-down: ## stop PostgreSQL, Redis and Kafka (and Prometheus, Alertmanager)
+	@$(if $(strip $(INFRA_DOWN)),$(MAKE) --no-print-directory $(INFRA_DOWN),true)
 	@infra/prometheus/ctl.sh stop
 	@infra/kafka/ctl.sh stop
 	@infra/redis/ctl.sh stop
@@ -63,6 +70,7 @@ status: ## what runs where
 	@infra/redis/ctl.sh status
 	@infra/kafka/ctl.sh status
 	@infra/prometheus/ctl.sh status
+	@$(if $(strip $(STATUS)),$(MAKE) --no-print-directory $(STATUS),true)
 	@infra/services.sh status
 
 logs: ## follow every log of the local stack
