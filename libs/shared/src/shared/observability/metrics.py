@@ -122,6 +122,19 @@ class Metrics:
             ["job", "outcome"],
             registry=r,
         )
+        # Long-running jobs (shared.jobs), measured by their workers from the jobs table.
+        self.jobs_running = Gauge(
+            "jobs_running",
+            "Jobs (shared.jobs) in state running, by kind, as a worker last measured.",
+            ["job"],
+            registry=r,
+        )
+        self.jobs_heartbeat_age_seconds = Gauge(
+            "jobs_heartbeat_age_seconds",
+            "Seconds since the stalest heartbeat among running jobs of a kind (0: none runs).",
+            ["job"],
+            registry=r,
+        )
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """Return the exposition body and its content type, negotiated from an Accept header."""
