@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
+from shared import pii
 from shared.clock import Clock, SystemClock
 from shared.idempotency import (
     IdempotencyInProgressError,
@@ -58,19 +59,39 @@ _TABLE = "idempotency_keys"
 
 def _columns() -> list[Any]:
     return [
-        Column("scope", String(200), primary_key=True),
-        Column("key", String(255), primary_key=True),
-        Column("fingerprint", String(64), nullable=False),
-        Column("status_code", Integer, nullable=True),
-        Column("response_body", JSONB, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column(
+            "scope",
+            String(200),
+            primary_key=True,
+            info=pii.pseudonymous_id(
+                "operation and caller; sign-up's holds a SHA-256 of the email"
+            ),
+        ),
+        Column("key", String(255), primary_key=True, info=pii.none()),
+        Column("fingerprint", String(64), nullable=False, info=pii.none()),
+        Column("status_code", Integer, nullable=True, info=pii.none()),
+        Column(
+            "response_body",
+            JSONB,
+            nullable=True,
+            info=pii.secret("the first answer, replayed: sign-up's holds tokens"),
+        ),
+        Column("created_at", DateTime(timezone=True), nullable=False, info=pii.none()),
+        Column("expires_at", DateTime(timezone=True), nullable=False, info=pii.none()),
     ]
 
 
 def idempotency_table(metadata: MetaData, name: str = _TABLE) -> Table:
     """The records table, declared on ``metadata`` (so drift tests see it)."""
-    return Table(name, metadata, *_columns(), Index(f"ix_{name}_expires_at", "expires_at"))
+    return Table(
+        name,
+        metadata,
+        *_columns(),
+        Index(f"ix_{name}_expires_at", "expires_at"),
+        info=pii.held_for(
+            "Idempotency-Key records: a retry gets the first answer", retention="idempotency-keys"
+        ),
+    )
 
 
 def upgrade_idempotency(op: Any, name: str = _TABLE) -> None:

@@ -36,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.schema import SchemaItem
 
+from shared import pii
+
 INBOX_MESSAGES = "inbox_messages"
 INBOX_PARKED_KEYS = "inbox_parked_keys"
 INBOX_REPLAYED = "inbox_replayed_dead_letters"
@@ -43,19 +45,19 @@ INBOX_REPLAY_AUDIT = "inbox_replay_audit"
 
 
 def _ts(name: str, *, nullable: bool = False) -> Column[Any]:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+    return Column(name, DateTime(timezone=True), nullable=nullable, info=pii.none())
 
 
 def _messages() -> list[SchemaItem]:
     # One row per (group, event) applied. The group is in the key because one database can
     # host several consumer groups of the same topic, each of which must apply the event.
     return [
-        Column("consumer_group", Text, nullable=False),
-        Column("event_id", Text, nullable=False),
-        Column("event_type", Text, nullable=False),
-        Column("topic", Text, nullable=False),
-        Column("kafka_partition", Integer, nullable=False),
-        Column("kafka_offset", BigInteger, nullable=False),
+        Column("consumer_group", Text, nullable=False, info=pii.none()),
+        Column("event_id", Text, nullable=False, info=pii.none()),
+        Column("event_type", Text, nullable=False, info=pii.none()),
+        Column("topic", Text, nullable=False, info=pii.none()),
+        Column("kafka_partition", Integer, nullable=False, info=pii.none()),
+        Column("kafka_offset", BigInteger, nullable=False, info=pii.none()),
         _ts("processed_at"),
         PrimaryKeyConstraint("consumer_group", "event_id", name="pk_inbox_messages"),
     ]
@@ -66,10 +68,15 @@ def _parked_keys() -> list[SchemaItem]:
     # they are applied in order. ``last_event_id`` is the newest one sent; the lane releases
     # the key when it finishes that one.
     return [
-        Column("consumer_group", Text, nullable=False),
-        Column("topic", Text, nullable=False),
-        Column("message_key", LargeBinary, nullable=False),
-        Column("last_event_id", Text, nullable=False),
+        Column("consumer_group", Text, nullable=False, info=pii.none()),
+        Column("topic", Text, nullable=False, info=pii.none()),
+        Column(
+            "message_key",
+            LargeBinary,
+            nullable=False,
+            info=pii.pseudonymous_id("a Kafka key: a user id for identity's events"),
+        ),
+        Column("last_event_id", Text, nullable=False, info=pii.none()),
         _ts("parked_at"),
         PrimaryKeyConstraint("consumer_group", "topic", "message_key", name="pk_inbox_parked_keys"),
     ]
@@ -78,12 +85,12 @@ def _parked_keys() -> list[SchemaItem]:
 def _replayed() -> list[SchemaItem]:
     # One row per dead-letter record a replay re-published: a second replay skips it.
     return [
-        Column("dlq_topic", Text, nullable=False),
-        Column("dlq_partition", Integer, nullable=False),
-        Column("dlq_offset", BigInteger, nullable=False),
-        Column("replay_id", Uuid, nullable=False),
-        Column("event_id", Text, nullable=True),
-        Column("target_topic", Text, nullable=False),
+        Column("dlq_topic", Text, nullable=False, info=pii.none()),
+        Column("dlq_partition", Integer, nullable=False, info=pii.none()),
+        Column("dlq_offset", BigInteger, nullable=False, info=pii.none()),
+        Column("replay_id", Uuid, nullable=False, info=pii.none()),
+        Column("event_id", Text, nullable=True, info=pii.none()),
+        Column("target_topic", Text, nullable=False, info=pii.none()),
         _ts("replayed_at"),
         PrimaryKeyConstraint(
             "dlq_topic", "dlq_partition", "dlq_offset", name="pk_inbox_replayed_dead_letters"
@@ -93,20 +100,27 @@ def _replayed() -> list[SchemaItem]:
 
 def _replay_audit() -> list[SchemaItem]:
     return [
-        Column("id", Uuid, primary_key=True),
-        Column("actor", Text, nullable=False),
-        Column("reason", Text, nullable=False),
-        Column("dlq_topic", Text, nullable=False),
-        Column("target", Text, nullable=False),
-        Column("filters", JSONB, nullable=False),
-        Column("dry_run", Boolean, nullable=False),
-        Column("status", Text, nullable=False),
-        Column("scanned", Integer, nullable=False, server_default=text("0")),
-        Column("matched", Integer, nullable=False, server_default=text("0")),
-        Column("replayed", Integer, nullable=False, server_default=text("0")),
-        Column("already_replayed", Integer, nullable=False, server_default=text("0")),
-        Column("too_old", Integer, nullable=False, server_default=text("0")),
-        Column("error", Text, nullable=True),
+        Column("id", Uuid, primary_key=True, info=pii.none()),
+        Column("actor", Text, nullable=False, info=pii.personal("the operator who ran the replay")),
+        Column("reason", Text, nullable=False, info=pii.none("the operator's stated reason")),
+        Column("dlq_topic", Text, nullable=False, info=pii.none()),
+        Column("target", Text, nullable=False, info=pii.none()),
+        Column(
+            "filters",
+            JSONB,
+            nullable=False,
+            info=pii.pseudonymous_id("may select by key or subject"),
+        ),
+        Column("dry_run", Boolean, nullable=False, info=pii.none()),
+        Column("status", Text, nullable=False, info=pii.none()),
+        Column("scanned", Integer, nullable=False, server_default=text("0"), info=pii.none()),
+        Column("matched", Integer, nullable=False, server_default=text("0"), info=pii.none()),
+        Column("replayed", Integer, nullable=False, server_default=text("0"), info=pii.none()),
+        Column(
+            "already_replayed", Integer, nullable=False, server_default=text("0"), info=pii.none()
+        ),
+        Column("too_old", Integer, nullable=False, server_default=text("0"), info=pii.none()),
+        Column("error", Text, nullable=True, info=pii.none()),
         _ts("started_at"),
         _ts("finished_at", nullable=True),
     ]
@@ -130,10 +144,19 @@ _INDEXES: list[tuple[str, str, list[str], str]] = [
 ]
 
 
+# Why each table holds its rows (docs/pii.md); all of them follow the inbox's retention.
+_PURPOSES: dict[str, str] = {
+    INBOX_MESSAGES: "events applied per consumer group: deduplication",
+    INBOX_PARKED_KEYS: "keys whose messages wait in a retry lane, to keep their order",
+    INBOX_REPLAYED: "dead letters already re-published, so a replay runs once",
+    INBOX_REPLAY_AUDIT: "who replayed which dead letters, when and why",
+}
+
+
 def _build_metadata() -> MetaData:
     metadata = MetaData()
     for name, columns in _TABLES.items():
-        Table(name, metadata, *columns())
+        Table(name, metadata, *columns(), info=pii.held_for(_PURPOSES[name], retention="inbox"))
     for index_name, table_name, cols, method in _INDEXES:
         table = metadata.tables[table_name]
         Index(index_name, *(table.c[c] for c in cols), postgresql_using=method)

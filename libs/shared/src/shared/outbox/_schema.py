@@ -29,6 +29,8 @@ from sqlalchemy import (
     text,
 )
 
+from shared import pii
+
 if TYPE_CHECKING:
     from alembic.operations import Operations
 
@@ -82,23 +84,62 @@ def _identifier(name: str) -> str:
 
 def _columns() -> list[Column[Any]]:
     return [
-        Column("id", Uuid(as_uuid=True), primary_key=True, comment="event id (UUID v7), ce_id"),
+        Column(
+            "id",
+            Uuid(as_uuid=True),
+            primary_key=True,
+            comment="event id (UUID v7), ce_id",
+            info=pii.none(),
+        ),
         Column(
             "seq",
             BigInteger,
             Identity(always=True),
             nullable=False,
             comment="insertion order; the relay publishes a lane strictly in this order",
+            info=pii.none(),
         ),
-        Column("lane", SmallInteger, nullable=False, comment="hash of key; unit of ownership"),
-        Column("topic", String(_MAX_TOPIC_LENGTH), nullable=False),
-        Column("key", Text, nullable=False, comment="Kafka key: the aggregate id"),
-        Column("payload", JSON, nullable=False, comment="the event body, kept byte for byte"),
-        Column("headers", JSON, nullable=False, comment="CloudEvents ce_* and W3C trace context"),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True), nullable=True),
-        Column("attempts", Integer, nullable=False, server_default=text("0")),
-        Column("last_error", Text, nullable=True),
+        Column(
+            "lane",
+            SmallInteger,
+            nullable=False,
+            comment="hash of key; unit of ownership",
+            info=pii.none(),
+        ),
+        Column("topic", String(_MAX_TOPIC_LENGTH), nullable=False, info=pii.none()),
+        Column(
+            "key",
+            Text,
+            nullable=False,
+            comment="Kafka key: the aggregate id",
+            info=pii.pseudonymous_id("the aggregate id: a user id for identity's events"),
+        ),
+        Column(
+            "payload",
+            JSON,
+            nullable=False,
+            comment="the event body, kept byte for byte",
+            info=pii.pseudonymous_id(
+                "event bodies carry ids, never emails or names (contracts/asyncapi)"
+            ),
+        ),
+        Column(
+            "headers",
+            JSON,
+            nullable=False,
+            comment="CloudEvents ce_* and W3C trace context",
+            info=pii.pseudonymous_id("ce_subject may be a user id; trace context"),
+        ),
+        Column(
+            "created_at",
+            DateTime(timezone=True),
+            nullable=False,
+            server_default=func.now(),
+            info=pii.none(),
+        ),
+        Column("published_at", DateTime(timezone=True), nullable=True, info=pii.none()),
+        Column("attempts", Integer, nullable=False, server_default=text("0"), info=pii.none()),
+        Column("last_error", Text, nullable=True, info=pii.none()),
     ]
 
 
@@ -127,7 +168,14 @@ def outbox_table(
     ``last_error``; plus a partial index on ``seq`` of the unpublished rows.
     """
     names = OutboxNames(name, schema)
-    table = Table(name, metadata, *_columns(), *_constraints(names), schema=schema)
+    table = Table(
+        name,
+        metadata,
+        *_columns(),
+        *_constraints(names),
+        schema=schema,
+        info=pii.held_for("events until published, then briefly for audit", retention="outbox"),
+    )
     _pending_index(names, table)
     return table
 

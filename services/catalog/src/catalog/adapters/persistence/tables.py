@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared import pii
 from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
@@ -41,18 +42,19 @@ _TS = DateTime(timezone=True)
 products = Table(
     "products",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("org_id", Uuid, nullable=False),
-    Column("sku", String(64), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("description", String(2000), nullable=True),
-    Column("price_minor", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
+    Column("id", Uuid, primary_key=True, info=pii.none()),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
+    Column("sku", String(64), nullable=False, info=pii.none()),
+    Column("name", String(200), nullable=False, info=pii.none()),
+    Column("description", String(2000), nullable=True, info=pii.none()),
+    Column("price_minor", BigInteger, nullable=False, info=pii.none()),
+    Column("currency", String(3), nullable=False, info=pii.none()),
+    Column("version", Integer, nullable=False, info=pii.none()),
+    Column("created_at", _TS, nullable=False, info=pii.none()),
+    Column("updated_at", _TS, nullable=False, info=pii.none()),
     UniqueConstraint("org_id", "sku"),
     CheckConstraint("price_minor >= 0", name="price"),
+    info=pii.held_for("what a tenant sells, at which price", retention="catalog"),
 )
 
 stock_items = Table(
@@ -63,38 +65,44 @@ stock_items = Table(
         Uuid,
         ForeignKey("products.id", ondelete="CASCADE"),
         primary_key=True,
+        info=pii.none(),
     ),
-    Column("org_id", Uuid, nullable=False),
-    Column("sku", String(64), nullable=False),
-    Column("on_hand", BigInteger, nullable=False),
-    Column("reserved", BigInteger, nullable=False),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
+    Column("sku", String(64), nullable=False, info=pii.none()),
+    Column("on_hand", BigInteger, nullable=False, info=pii.none()),
+    Column("reserved", BigInteger, nullable=False, info=pii.none()),
     UniqueConstraint("org_id", "sku"),
     CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="levels"),
+    info=pii.held_for("stock levels per product", retention="catalog"),
 )
 
 reservations = Table(
     "reservations",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("org_id", Uuid, nullable=False),
-    Column("order_id", Uuid, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("lines", JSONB, nullable=False, comment="priced lines, as reserved"),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
+    Column("id", Uuid, primary_key=True, info=pii.none()),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
+    Column("order_id", Uuid, nullable=False, info=pii.none()),
+    Column("status", String(16), nullable=False, info=pii.none()),
+    Column("lines", JSONB, nullable=False, comment="priced lines, as reserved", info=pii.none()),
+    Column("created_at", _TS, nullable=False, info=pii.none()),
+    Column("updated_at", _TS, nullable=False, info=pii.none()),
     UniqueConstraint("org_id", "order_id"),
     CheckConstraint("status IN ('held', 'committed', 'released')", name="status"),
+    info=pii.held_for("stock held, committed or released for an order", retention="orders"),
 )
 
 rejections = Table(
     "rejections",
     metadata,
-    Column("org_id", Uuid, primary_key=True),
-    Column("order_id", Uuid, primary_key=True),
-    Column("reason", String(32), nullable=False),
-    Column("rejected_lines", JSONB, nullable=False),
-    Column("rejected_at", _TS, nullable=False),
+    Column("org_id", Uuid, primary_key=True, info=pii.none()),
+    Column("order_id", Uuid, primary_key=True, info=pii.none()),
+    Column("reason", String(32), nullable=False, info=pii.none()),
+    Column("rejected_lines", JSONB, nullable=False, info=pii.none()),
+    Column("rejected_at", _TS, nullable=False, info=pii.none()),
     comment="orders refused at order.placed: a repeated order.placed answers the same again",
+    info=pii.held_for(
+        "orders refused for lack of stock, to answer a repeat the same", retention="orders"
+    ),
 )
 
 outbox = outbox_table(metadata)

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from shared import pii
 from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
@@ -49,46 +50,68 @@ EVENT_TYPES_SQL = (
 endpoints = Table(
     "webhook_endpoints",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("org_id", Uuid, nullable=False),
-    Column("url", String(2048), nullable=False),
-    Column("description", String(500), nullable=True),
-    Column("event_types", ARRAY(String(32)), nullable=False),
-    Column("secret", String(128), nullable=True, comment="whsec_...; NULL once deleted"),
-    Column("enabled", Boolean, nullable=False),
-    Column("disabled_reason", String(16), nullable=True),
-    Column("failing_since", _TS, nullable=True),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-    Column("deleted_at", _TS, nullable=True),
+    Column("id", Uuid, primary_key=True, info=pii.none()),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
+    Column("url", String(2048), nullable=False, info=pii.none("the tenant's receiving system")),
+    Column("description", String(500), nullable=True, info=pii.none()),
+    Column("event_types", ARRAY(String(32)), nullable=False, info=pii.none()),
+    Column(
+        "secret",
+        String(128),
+        nullable=True,
+        comment="whsec_...; NULL once deleted",
+        info=pii.secret("signs the endpoint's webhooks; erased on delete"),
+    ),
+    Column("enabled", Boolean, nullable=False, info=pii.none()),
+    Column("disabled_reason", String(16), nullable=True, info=pii.none()),
+    Column("failing_since", _TS, nullable=True, info=pii.none()),
+    Column("created_at", _TS, nullable=False, info=pii.none()),
+    Column("updated_at", _TS, nullable=False, info=pii.none()),
+    Column("deleted_at", _TS, nullable=True, info=pii.none()),
     CheckConstraint("cardinality(event_types) >= 1", name="event_types"),
     CheckConstraint("deleted_at IS NULL OR secret IS NULL", name="secret_erased"),
     Index("webhook_endpoints_org_id_id_idx", "org_id", "id"),
+    info=pii.held_for("where and how a tenant receives webhooks", retention="webhook-endpoints"),
 )
 
 deliveries = Table(
     "webhook_deliveries",
     metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("org_id", Uuid, nullable=False),
-    Column("endpoint_id", Uuid, ForeignKey("webhook_endpoints.id"), nullable=False),
-    Column("event_id", Uuid, nullable=False, comment="ce_id of the event delivered"),
-    Column("event_type", String(32), nullable=False),
-    Column("body", Text, nullable=False, comment="the exact JSON body every attempt sends"),
-    Column("status", String(16), nullable=False),
-    Column("attempt_count", Integer, nullable=False),
-    Column("next_attempt_at", _TS, nullable=True),
+    Column("id", Uuid, primary_key=True, info=pii.none()),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
     Column(
-        "lease_token", Uuid, nullable=True, comment="the worker holding it, until next_attempt_at"
+        "endpoint_id", Uuid, ForeignKey("webhook_endpoints.id"), nullable=False, info=pii.none()
     ),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-    Column("delivered_at", _TS, nullable=True),
+    Column(
+        "event_id", Uuid, nullable=False, comment="ce_id of the event delivered", info=pii.none()
+    ),
+    Column("event_type", String(32), nullable=False, info=pii.none()),
+    Column(
+        "body",
+        Text,
+        nullable=False,
+        comment="the exact JSON body every attempt sends",
+        info=pii.pseudonymous_id("the event as sent: user ids, no names or emails"),
+    ),
+    Column("status", String(16), nullable=False, info=pii.none()),
+    Column("attempt_count", Integer, nullable=False, info=pii.none()),
+    Column("next_attempt_at", _TS, nullable=True, info=pii.none()),
+    Column(
+        "lease_token",
+        Uuid,
+        nullable=True,
+        comment="the worker holding it, until next_attempt_at",
+        info=pii.none("a worker's lease, not a credential"),
+    ),
+    Column("created_at", _TS, nullable=False, info=pii.none()),
+    Column("updated_at", _TS, nullable=False, info=pii.none()),
+    Column("delivered_at", _TS, nullable=True, info=pii.none()),
     Column(
         "trace_context",
         JSON,
         nullable=True,
         comment="W3C trace context of the event that scheduled it: attempts join that trace",
+        info=pii.none(),
     ),
     UniqueConstraint("endpoint_id", "event_id"),
     CheckConstraint("status IN ('pending', 'retrying', 'succeeded', 'failed')", name="status"),
@@ -108,6 +131,9 @@ deliveries = Table(
         "updated_at",
         postgresql_where=text("status IN ('succeeded', 'failed')"),
     ),
+    info=pii.held_for(
+        "each event owed to an endpoint, until delivered or failed", retention="deliveries"
+    ),
 )
 
 attempts = Table(
@@ -118,18 +144,20 @@ attempts = Table(
         Uuid,
         ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
         primary_key=True,
+        info=pii.none(),
     ),
-    Column("number", Integer, primary_key=True),
-    Column("attempted_at", _TS, nullable=False),
-    Column("response_status", Integer, nullable=True),
-    Column("duration_ms", Integer, nullable=False),
-    Column("error", String(16), nullable=True),
+    Column("number", Integer, primary_key=True, info=pii.none()),
+    Column("attempted_at", _TS, nullable=False, info=pii.none()),
+    Column("response_status", Integer, nullable=True, info=pii.none()),
+    Column("duration_ms", Integer, nullable=False, info=pii.none()),
+    Column("error", String(16), nullable=True, info=pii.none()),
     CheckConstraint("number >= 1", name="number"),
     CheckConstraint("duration_ms >= 0", name="duration"),
     CheckConstraint(
         "error IS NULL OR error IN ('connect_error', 'timeout', 'http_status', 'circuit_open')",
         name="error",
     ),
+    info=pii.held_for("each attempt's outcome, for the delivery log", retention="deliveries"),
 )
 
 outbox = outbox_table(metadata)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
 )
 
+from shared import pii
 from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
 from shared.outbox import outbox_table
@@ -35,24 +36,48 @@ STATUSES = ("pending", "awaiting_payment", "confirmed", "rejected", "cancelling"
 orders = Table(
     "orders",
     metadata,
-    Column("id", Uuid, primary_key=True, comment="UUID v7: listing order"),
-    Column("org_id", Uuid, nullable=False),
-    Column("placed_by", Uuid, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("reservation_id", Uuid, nullable=True),
-    Column("payment_id", Uuid, nullable=True),
-    Column("total_minor", BigInteger, nullable=True, comment="known once stock is reserved"),
-    Column("status_reason", String(32), nullable=True),
-    Column("deadline_at", _TS, nullable=True, comment="the current saga step's deadline"),
-    Column("payment_requested_at", _TS, nullable=True),
-    Column("cancel_requested_by", Uuid, nullable=True),
-    Column("cancel_note", String(500), nullable=True),
-    Column("placed_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-    Column("confirmed_at", _TS, nullable=True),
-    Column("closed_at", _TS, nullable=True),
+    Column("id", Uuid, primary_key=True, comment="UUID v7: listing order", info=pii.none()),
+    Column("org_id", Uuid, nullable=False, info=pii.none()),
+    Column(
+        "placed_by", Uuid, nullable=False, info=pii.pseudonymous_id("the user who placed the order")
+    ),
+    Column("currency", String(3), nullable=False, info=pii.none()),
+    Column("status", String(16), nullable=False, info=pii.none()),
+    Column("version", Integer, nullable=False, info=pii.none()),
+    Column("reservation_id", Uuid, nullable=True, info=pii.none()),
+    Column("payment_id", Uuid, nullable=True, info=pii.none()),
+    Column(
+        "total_minor",
+        BigInteger,
+        nullable=True,
+        comment="known once stock is reserved",
+        info=pii.none(),
+    ),
+    Column("status_reason", String(32), nullable=True, info=pii.none()),
+    Column(
+        "deadline_at",
+        _TS,
+        nullable=True,
+        comment="the current saga step's deadline",
+        info=pii.none(),
+    ),
+    Column("payment_requested_at", _TS, nullable=True, info=pii.none()),
+    Column(
+        "cancel_requested_by",
+        Uuid,
+        nullable=True,
+        info=pii.pseudonymous_id("the user who asked to cancel"),
+    ),
+    Column(
+        "cancel_note",
+        String(500),
+        nullable=True,
+        info=pii.personal("free text the customer typed when cancelling"),
+    ),
+    Column("placed_at", _TS, nullable=False, info=pii.none()),
+    Column("updated_at", _TS, nullable=False, info=pii.none()),
+    Column("confirmed_at", _TS, nullable=True, info=pii.none()),
+    Column("closed_at", _TS, nullable=True, info=pii.none()),
     CheckConstraint(f"status IN {STATUSES!r}", name="status"),
     CheckConstraint("version >= 1", name="version"),
     CheckConstraint("total_minor IS NULL OR total_minor >= 0", name="total"),
@@ -68,20 +93,36 @@ orders = Table(
         "deadline_at",
         postgresql_where=text("deadline_at IS NOT NULL"),
     ),
+    info=pii.held_for("orders and the saga's state", retention="orders"),
 )
 
 order_lines = Table(
     "order_lines",
     metadata,
-    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
-    Column("line_no", SmallInteger, primary_key=True),
-    Column("sku", String(64), nullable=False),
-    Column("quantity", Integer, nullable=False),
-    Column("product_id", Uuid, nullable=True, comment="known once stock is reserved"),
-    Column("unit_price_minor", BigInteger, nullable=True, comment="catalog price at reservation"),
+    Column(
+        "order_id",
+        Uuid,
+        ForeignKey("orders.id", ondelete="CASCADE"),
+        primary_key=True,
+        info=pii.none(),
+    ),
+    Column("line_no", SmallInteger, primary_key=True, info=pii.none()),
+    Column("sku", String(64), nullable=False, info=pii.none()),
+    Column("quantity", Integer, nullable=False, info=pii.none()),
+    Column(
+        "product_id", Uuid, nullable=True, comment="known once stock is reserved", info=pii.none()
+    ),
+    Column(
+        "unit_price_minor",
+        BigInteger,
+        nullable=True,
+        comment="catalog price at reservation",
+        info=pii.none(),
+    ),
     CheckConstraint("quantity BETWEEN 1 AND 10000", name="quantity"),
     CheckConstraint("unit_price_minor IS NULL OR unit_price_minor >= 0", name="price"),
     Index(None, "order_id", "sku", unique=True),
+    info=pii.held_for("what an order asks for, priced at reservation", retention="orders"),
 )
 
 outbox = outbox_table(metadata)
