@@ -169,7 +169,7 @@ def test_the_served_document_is_a_valid_openapi_3_1_document(served: dict[str, A
 
 def test_every_public_operation_is_served(served: dict[str, Any]) -> None:
     assert set(_operations(served)) == set(_operations(load(GATEWAY)))
-    assert len(_operations(served)) == 31
+    assert len(_operations(served)) == 34
 
 
 def test_every_served_operation_declares_the_502_it_can_answer(served: dict[str, Any]) -> None:

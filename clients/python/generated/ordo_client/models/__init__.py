@@ -44,6 +44,12 @@ from .set_stock_request import SetStockRequest
 from .sign_up_auth_mode import SignUpAuthMode
 from .sign_up_request import SignUpRequest
 from .stock_adjustment import StockAdjustment
+from .stock_import import StockImport
+from .stock_import_error import StockImportError
+from .stock_import_line_error import StockImportLineError
+from .stock_import_request import StockImportRequest
+from .stock_import_result import StockImportResult
+from .stock_import_state import StockImportState
 from .stock_level import StockLevel
 from .stock_level_page import StockLevelPage
 from .switch_org_auth_mode import SwitchOrgAuthMode
@@ -105,6 +111,12 @@ __all__ = (
     "SignUpAuthMode",
     "SignUpRequest",
     "StockAdjustment",
+    "StockImport",
+    "StockImportError",
+    "StockImportLineError",
+    "StockImportRequest",
+    "StockImportResult",
+    "StockImportState",
     "StockLevel",
     "StockLevelPage",
     "SwitchOrgAuthMode",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -137,6 +138,14 @@ class SetStockRequest(BaseModel):
     expected_version: Annotated[int | None, Field(ge=1)] = None
 
 
+class State(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
 class StockAdjustment(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -160,6 +169,85 @@ class StockAdjustment(BaseModel):
     created_by: UUID
     created_at: AwareDatetime
     stock: StockLevel
+
+
+class StockImport(BaseModel):
+    """
+    A bulk stock import, a background job; percent is 100 only once it succeeded.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: UUID
+    state: State
+    percent: Annotated[int, Field(ge=0, le=100)]
+    rows_total: Annotated[int, Field(ge=0)]
+    rows_processed: Annotated[int, Field(ge=0)]
+    attempts: Annotated[int, Field(ge=0)]
+    cancel_requested: bool
+    created_by: UUID | None
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None
+    heartbeat_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+    result: StockImportResult | None
+    error: StockImportError | None
+
+
+class StockImportError(BaseModel):
+    """
+    Why the last attempt failed (a failed job's reason).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    code: str
+    message: str
+
+
+class StockImportLineError(BaseModel):
+    """
+    A CSV line that was not applied, and why.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    line: Annotated[int, Field(ge=2)]
+    sku: str
+    code: str
+    message: str
+
+
+class StockImportRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    csv: Annotated[str, Field(max_length=2000000, min_length=1)]
+    """
+    CSV (RFC 4180): the header `sku,delta` or `sku,delta,reason`, then one line per adjustment; delta is a non-zero integer; reason (optional, up to 200 characters) defaults to `reason` of the request.
+    """
+    reason: Annotated[str | None, Field(max_length=200, min_length=1)] = "bulk import"
+    """
+    The reason recorded for lines without their own.
+    """
+
+
+class StockImportResult(BaseModel):
+    """
+    What the import did (so far, for a cancelled one).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    rows: Annotated[int, Field(ge=0)]
+    applied: Annotated[int, Field(ge=0)]
+    failed: Annotated[int, Field(ge=0)]
+    errors: Annotated[list[StockImportLineError], Field(max_length=1000)]
+    errors_truncated: bool
 
 
 class StockLevel(BaseModel):
