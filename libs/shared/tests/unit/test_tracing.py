@@ -20,8 +20,11 @@ from shared.observability import (
     instrument_asyncpg,
     instrument_sqlalchemy,
     saved_trace_context,
+    trace_export_endpoint,
 )
+from shared.observability._process import LOCAL_OTLP_ENDPOINT
 from shared.observability.tracing import _traces_url
+from shared.settings import ServiceSettings
 
 tracer = trace.get_tracer("unit")
 
@@ -45,8 +48,9 @@ def test_the_provider_is_installed_once_and_extended(
 class FakeOtlpExporter(InMemorySpanExporter):
     endpoints: list[str] = []
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, timeout: float) -> None:
         super().__init__()
+        assert timeout <= 5, "an export must give up quickly"
         self.endpoints.append(endpoint)
 
 
@@ -195,3 +199,20 @@ def test_asyncpg_and_aiokafka_instrumentation_is_idempotent() -> None:
     finally:
         AsyncPGInstrumentor().uninstrument()
         AIOKafkaInstrumentor().uninstrument()
+
+
+@pytest.mark.parametrize(
+    ("environment", "endpoint", "expected"),
+    [
+        ("local", None, LOCAL_OTLP_ENDPOINT),  # `make up`: the local Jaeger
+        ("test", None, None),
+        ("production", None, None),
+        ("local", "", None),  # explicitly off
+        ("production", "http://otel:4318", "http://otel:4318"),
+    ],
+)
+def test_spans_go_to_the_local_jaeger_unless_told_otherwise(
+    environment: str, endpoint: str | None, expected: str | None
+) -> None:
+    settings = ServiceSettings(environment=environment, otel_exporter_otlp_endpoint=endpoint)
+    assert trace_export_endpoint(settings) == expected

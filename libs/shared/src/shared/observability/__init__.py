@@ -1,6 +1,6 @@
 """Observability: JSON logs (structlog), OpenTelemetry traces and Prometheus metrics."""
 
-from shared.observability._process import configure_process
+from shared.observability._process import configure_process, trace_export_endpoint
 from shared.observability.logging import add_trace_ids, configure_logging, scrub_pii
 from shared.observability.metrics import (
     HttpMetricsMiddleware,
@@ -36,4 +36,5 @@ __all__ = [
     "metrics_endpoint",
     "saved_trace_context",
     "scrub_pii",
+    "trace_export_endpoint",
 ]

@@ -6,7 +6,23 @@ from shared.observability.logging import configure_logging
 from shared.observability.tracing import configure_tracing
 from shared.settings import ServiceSettings
 
-__all__ = ["configure_process"]
+__all__ = ["LOCAL_OTLP_ENDPOINT", "configure_process", "trace_export_endpoint"]
+
+# The local stack's trace store (infra/jaeger: OTLP/HTTP in, on loopback).
+LOCAL_OTLP_ENDPOINT = "http://127.0.0.1:14318"
+
+
+def trace_export_endpoint(settings: ServiceSettings) -> str | None:
+    """Where the process's spans go: ``ORDO_OTEL_EXPORTER_OTLP_ENDPOINT`` when set (empty: off),
+    else the local stack's Jaeger in the ``local`` environment, and nowhere in the others.
+
+    Export is batched and bounded and never blocks a request, even with the store down
+    (:class:`shared.observability.tracing.ExportLimits`).
+    """
+    endpoint = settings.otel_exporter_otlp_endpoint
+    if endpoint is None:
+        return LOCAL_OTLP_ENDPOINT if settings.environment == "local" else None
+    return endpoint or None
 
 
 def configure_process(settings: ServiceSettings, version: str, role: str | None = None) -> str:
@@ -20,7 +36,7 @@ def configure_process(settings: ServiceSettings, version: str, role: str | None 
     configure_tracing(
         name,
         version,
-        settings.otel_exporter_otlp_endpoint,
+        trace_export_endpoint(settings),
         sample_ratio=settings.otel_traces_sample_ratio,
     )
     return name

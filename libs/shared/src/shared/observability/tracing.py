@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, propagate, trace
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
+    "ExportLimits",
     "configure_tracing",
     "current_trace_ids",
     "extract_context",
@@ -39,6 +41,7 @@ __all__ = [
     "instrument_aiokafka",
     "instrument_asyncpg",
     "instrument_sqlalchemy",
+    "otlp_span_processor",
 ]
 
 HeaderValue = str | bytes | None
@@ -46,6 +49,57 @@ HeaderValue = str | bytes | None
 _lock = threading.Lock()
 _otlp_endpoints: set[str] = set()
 _traced_engines: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLimits:
+    """How spans leave a process for an OTLP collector: batched, bounded, never in the way.
+
+    Ending a span only puts it on a queue of ``max_queue_size``; a background thread sends
+    batches of up to ``max_batch`` every ``delay_ms`` (or sooner when a batch is full). When
+    the collector is slow or down, a request gives up after ``timeout_s`` (retries included)
+    and, once the queue is full, new spans are dropped: a request never waits for the trace
+    store, and memory stays bounded. ``delay_ms`` is short so a trace shows up within a
+    second or two locally; it costs one small request per second per busy process.
+    """
+
+    max_queue_size: int = 2048
+    max_batch: int = 512
+    delay_ms: int = 1000
+    timeout_s: float = 2.0
+
+
+def otlp_span_processor(endpoint: str, limits: ExportLimits | None = None) -> BatchSpanProcessor:
+    """Return a batching processor exporting OTLP/HTTP to ``endpoint`` within ``limits``.
+
+    ``endpoint`` is a collector base URL (``http://127.0.0.1:14318``) or its ``/v1/traces`` URL.
+    """
+    # Imported here: the OTLP exporter pulls in protobuf and requests.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+
+    limits = limits or ExportLimits()
+    exporter = OTLPSpanExporter(endpoint=_traces_url(endpoint), timeout=limits.timeout_s)
+    return _BoundedBatchSpanProcessor(
+        exporter,
+        max_queue_size=limits.max_queue_size,
+        schedule_delay_millis=limits.delay_ms,
+        max_export_batch_size=limits.max_batch,
+        export_timeout_millis=limits.timeout_s * 1000,
+    )
+
+
+class _BoundedBatchSpanProcessor(BatchSpanProcessor):
+    """Shuts down within two export timeouts, whatever is queued.
+
+    The SDK's shutdown (at process exit) drains the whole queue, batch by batch, each export
+    retried until its timeout: with the store down that is 30 s, longer than a stop waits.
+    """
+
+    def shutdown(self) -> None:
+        timeout_ms = int(self._batch_processor._export_timeout_millis * 2)
+        self._batch_processor.shutdown(timeout_millis=timeout_ms)
 
 
 def configure_tracing(
@@ -62,7 +116,8 @@ def configure_tracing(
         service: ``service.name`` of the resource (first call only).
         version: ``service.version`` of the resource (first call only).
         otlp_endpoint: an OTLP/HTTP collector base URL (``http://collector:4318``) or its full
-            ``/v1/traces`` URL; spans go there through a ``BatchSpanProcessor``. None: no export.
+            ``/v1/traces`` URL; spans go there through :func:`otlp_span_processor` (batched,
+            bounded, never blocking). None: no export.
         exporter: an extra exporter attached through a ``SimpleSpanProcessor`` (tests).
         sample_ratio: the share of new traces recorded (first call only): parent-based, so a
             trace continued from a sampled parent is always recorded, and an unsampled one
@@ -83,12 +138,7 @@ def configure_tracing(
         if otlp_endpoint:
             url = _traces_url(otlp_endpoint)
             if url not in _otlp_endpoints:
-                # Imported here: the OTLP exporter pulls in protobuf and requests.
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-                    OTLPSpanExporter,
-                )
-
-                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+                provider.add_span_processor(otlp_span_processor(url))
                 _otlp_endpoints.add(url)
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
