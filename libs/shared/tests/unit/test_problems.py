@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.errors import (
@@ -16,7 +16,8 @@ from shared.errors import (
     RateLimitedError,
     ValidationError,
 )
-from shared.http import PROBLEM_CONTENT_TYPE, status_for
+from shared.http import PROBLEM_CONTENT_TYPE, create_app, status_for
+from shared.observability.metrics import Metrics
 from shared.settings import ServiceSettings
 
 STANDARD_MEMBERS = {"type", "title", "status", "code", "detail", "instance", "traceId", "requestId"}
@@ -286,3 +287,31 @@ async def test_an_app_with_another_errors_base_points_types_there(
         body = (await other.get("/raise/not_found")).json()
 
     assert body["type"] == "https://docs.example.com/errors/resource.not_found"
+
+
+async def test_a_405_allows_every_method_of_the_path_across_routes(
+    metrics: Metrics,
+    settings: ServiceSettings,
+    client_for: Callable[[FastAPI], httpx.AsyncClient],
+) -> None:
+    # One route per operation (as the gateway mounts them): the path has two.
+    router = APIRouter()
+    router.add_api_route("/things/{id}", _nothing, methods=["GET"])
+    router.add_api_route("/things/{id}", _nothing, methods=["DELETE"])
+    app = create_app(
+        title="unit",
+        version="0",
+        settings=settings,
+        readiness={},
+        routers=[router],
+        metrics=metrics,
+    )
+    async with client_for(app) as http:
+        response = await http.options("/things/1")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET"
+
+
+async def _nothing() -> None:
+    return None

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import (
@@ -281,7 +282,32 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     detail = exc.detail if safe_detail else _title(status)
     if status >= 500:
         log.warning("request_failed", code=code, status=status)
-    return problem_response(request, status=status, code=code, detail=detail, headers=exc.headers)
+    headers = exc.headers
+    allow = _allowed_methods(request) if status == 405 else ""
+    if allow:
+        headers = {**(headers or {}), "Allow": allow}
+    return problem_response(request, status=status, code=code, detail=detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the methods of the first route whose path matched; an app
+    # with one route per operation (the gateway) has several on one path: name them all.
+    return ", ".join(sorted(_methods_matching(request.app.router.routes, request.scope)))
+
+
+def _methods_matching(routes: Iterable[Any], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        # FastAPI wraps an included router's routes; look inside, below the include prefix.
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            path = scope.get("path", "")
+            if path.startswith(prefix):
+                methods |= _methods_matching(inner.routes, {**scope, "path": path[len(prefix) :]})
+        elif route.matches(scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
 
 
 async def _unhandled_exception_handler(request: Request, exc: Exception) -> Response:
