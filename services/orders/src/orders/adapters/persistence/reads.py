@@ -12,11 +12,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, bindparam, select
+from sqlalchemy import Select, bindparam, select
 
 # The row -> Order mapping is the repository's, so both read the same columns the same way.
-from orders.adapters.persistence.repositories import _order as order_from_rows
-from orders.adapters.persistence.repositories import order_page
+from orders.adapters.persistence.repositories import LINE_COLUMNS, order_page, orders_from_joined
 from orders.adapters.persistence.tables import order_lines, orders
 from orders.application.ports import OrderFilter
 from orders.domain.model import Order
@@ -25,9 +24,8 @@ from shared.db import ReadOnlyDatabase
 __all__ = ["SqlaOrderReads"]
 
 _o, _l = orders.c, order_lines.c
-_LINE_COLUMNS = (_l.line_no, _l.sku, _l.quantity, _l.product_id, _l.unit_price_minor)
 _GET = (
-    select(orders, *_LINE_COLUMNS)
+    select(orders, *LINE_COLUMNS)
     .outerjoin(order_lines, _l.order_id == _o.id)
     .where(_o.org_id == bindparam("org_id"), _o.id == bindparam("order_id"))
     .order_by(_l.line_no)
@@ -43,14 +41,14 @@ class SqlaOrderReads:
     async def get(self, *, org_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
         """The org's order, or None (another org's too)."""
         rows = await self._db.all(_GET, {"org_id": org_id, "order_id": order_id})
-        orders_read = _orders(rows)
+        orders_read = orders_from_joined(rows)
         return orders_read[0] if orders_read else None
 
     async def list(
         self, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int, filters: OrderFilter
     ) -> Sequence[Order]:
         """Up to ``limit`` of the org's orders, newest first, older than the cursor ``before``."""
-        return _orders(await self._db.all(_page(org_id, before, limit, filters)))
+        return orders_from_joined(await self._db.all(_page(org_id, before, limit, filters)))
 
 
 def _page(
@@ -58,18 +56,7 @@ def _page(
 ) -> Select[Any]:
     page = order_page(org_id, before, limit, filters).subquery()
     return (
-        select(page, *_LINE_COLUMNS)
+        select(page, *LINE_COLUMNS)
         .select_from(page.outerjoin(order_lines, _l.order_id == page.c.id))
         .order_by(page.c.id.desc(), _l.line_no)
     )
-
-
-def _orders(rows: Sequence[Row[Any]]) -> list[Order]:
-    """Group joined rows (an order's columns repeated on each of its lines) into orders."""
-    grouped: dict[uuid.UUID, tuple[RowMapping, list[RowMapping]]] = {}
-    for row in rows:
-        mapping = row._mapping
-        _, lines = grouped.setdefault(mapping["id"], (mapping, []))
-        if mapping["line_no"] is not None:
-            lines.append(mapping)
-    return [order_from_rows(head, lines) for head, lines in grouped.values()]

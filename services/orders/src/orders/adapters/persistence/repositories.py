@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, insert, select, update
+from sqlalchemy import Row, RowMapping, Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.persistence.tables import order_lines, orders
@@ -19,9 +19,20 @@ from orders.application.ports import OrderFilter
 from orders.domain.model import Order, OrderStatus
 from orders.domain.values import Money, OrderLine
 
-__all__ = ["SqlaOrderRepository"]
+__all__ = ["LINE_COLUMNS", "SqlaOrderRepository", "order_page", "orders_from_joined"]
 
 _o, _l = orders.c, order_lines.c
+LINE_COLUMNS = (_l.line_no, _l.sku, _l.quantity, _l.product_id, _l.unit_price_minor)
+# One order and its lines in one statement (a join), built once so SQLAlchemy compiles it once:
+# a saga step loads its order on every record, and a second statement for the lines was a
+# second round trip each time. ``FOR UPDATE OF orders`` locks the order row only, as before.
+_GET = (
+    select(orders, *LINE_COLUMNS)
+    .outerjoin(order_lines, _l.order_id == _o.id)
+    .where(_o.org_id == bindparam("org_id"), _o.id == bindparam("order_id"))
+    .order_by(_l.line_no)
+)
+_GET_FOR_UPDATE = _GET.with_for_update(of=orders)
 _UPDATE_LINE = (
     update(order_lines)
     .where(_l.order_id == bindparam("b_order_id"), _l.line_no == bindparam("b_line_no"))
@@ -123,10 +134,11 @@ class SqlaOrderRepository:
         self, *, org_id: uuid.UUID, order_id: uuid.UUID, for_update: bool = False
     ) -> Order | None:
         """The org's order (row-locked when ``for_update``), or None."""
-        query = select(orders).where(_o.org_id == org_id, _o.id == order_id)
-        if for_update:
-            query = query.with_for_update()
-        found = await self._load(query)
+        query = _GET_FOR_UPDATE if for_update else _GET
+        rows = (await self._session.execute(query, {"org_id": org_id, "order_id": order_id})).all()
+        found = orders_from_joined(rows)
+        for order in found:
+            self._loaded[order.id] = order.lines
         return found[0] if found else None
 
     async def list(
@@ -186,6 +198,17 @@ class SqlaOrderRepository:
         for order in loaded:
             self._loaded[order.id] = order.lines
         return loaded
+
+
+def orders_from_joined(rows: Sequence[Row[Any]]) -> list[Order]:
+    """Group joined rows (an order's columns repeated on each of its lines) into orders."""
+    grouped: dict[uuid.UUID, tuple[RowMapping, list[RowMapping]]] = {}
+    for row in rows:
+        mapping = row._mapping
+        _, lines = grouped.setdefault(mapping["id"], (mapping, []))
+        if mapping["line_no"] is not None:
+            lines.append(mapping)
+    return [_order(head, lines) for head, lines in grouped.values()]
 
 
 def order_page(
