@@ -119,6 +119,9 @@ class ServiceSettings(BaseSettings):
     # script (``ordo-<service>``) runs in its one process: ``all`` or a comma-separated list.
     roles: str = "all"
     otel_exporter_otlp_endpoint: str | None = None
+    # ``ORDO_FLAGS_FILE``: the flagd flag file of the feature flags (shared.flags, docs/flags.md),
+    # re-read when it changes; unset, every flag is the default its caller gives.
+    flags_file: str | None = None
     # Head sampling of new traces (``ORDO_OTEL_TRACES_SAMPLE_RATIO``); a span whose parent was
     # sampled elsewhere follows its parent, so a trace is whole or absent. Not recorded spans
     # cost a fraction of recorded ones. Tests build their providers at 1.0.

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from catalog.adapters.caching.invalidation import Touched, UnknownCatalogEventError, touched_by
-from catalog.adapters.caching.read_cache import CatalogCaches
+from catalog.adapters.caching.read_cache import READ_CACHE_FLAG, CatalogCaches
 from catalog.adapters.messaging.events import EVENT_TYPES, to_message
 from catalog.application.facade import CatalogUseCases
 from catalog.application.use_cases.create_product import CreateProductInput
@@ -21,6 +21,7 @@ from catalog.domain.reservation import reserve
 from catalog.domain.values import RequestedLine
 from shared.caching import CacheMetrics, CachePolicy, ChangeEvent, LocalCacheGate
 from shared.clock import FrozenClock
+from shared.flags import StaticFlags
 
 from .conftest import FakeUnitOfWork, Store, principal_of
 
@@ -171,3 +172,38 @@ def test_an_unknown_or_unreadable_event_is_an_error_not_a_no_op(
 ) -> None:
     with pytest.raises(UnknownCatalogEventError):
         touched_by(event_type, payload)
+
+
+async def test_the_read_cache_flag_turns_the_cache_off_for_one_tenant_at_run_time(
+    store: Store, clock: FrozenClock, org_id: uuid.UUID
+) -> None:
+    flags = StaticFlags()
+    policy = CachePolicy(ttl_s=60, negative_ttl_s=5)
+    caches = CatalogCaches(
+        product=policy,
+        stock=policy,
+        remote=None,
+        gate=LocalCacheGate(open=True),
+        metrics=CacheMetrics(CollectorRegistry()),
+        flags=flags,
+    )
+    cached = bootstrap(uow=lambda: FakeUnitOfWork(store), clock=clock, cache=caches)
+    writer = principal_of(org_id)
+    product = await cached.create_product(
+        writer, CreateProductInput(org_id, "F-1", "Flagged", Money(100, "EUR"))
+    )
+    await cached.get_product(writer, org_id=org_id, product_id=product.id)
+    # The fake unit of work tells no cache: with the cache on, the new price is not seen.
+    await cached.update_price(writer, org_id=org_id, product_id=product.id, price=Money(7, "EUR"))
+    stale, _ = await cached.get_product(writer, org_id=org_id, product_id=product.id)
+    assert stale.price == Money(100, "EUR")
+
+    flags.set(READ_CACHE_FLAG, False, org_id=org_id)  # flipped while the process runs
+    opened = store.opened
+    fresh, _ = await cached.get_product(writer, org_id=org_id, product_id=product.id)
+    assert fresh.price == Money(7, "EUR")
+    assert store.opened > opened  # read from the database, not the cache
+
+    flags.set(READ_CACHE_FLAG, True, org_id=org_id)  # back on: the cached entry again
+    again, _ = await cached.get_product(writer, org_id=org_id, product_id=product.id)
+    assert again.price == Money(100, "EUR")

@@ -1,4 +1,9 @@
-"""Catalog's read caches: products by id, stock levels by SKU, keyed by org."""
+"""Catalog's read caches: products by id, stock levels by SKU, keyed by org.
+
+The feature flag ``catalog.read-cache`` (docs/flags.md) turns them off for one tenant, or
+all, at run time: its reads then go to the database every time. A kill switch for a tenant
+that must see every write at once, or for a cache suspected of serving stale data.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +25,14 @@ from shared.caching import (
     LocalCacheGate,
     RemoteStore,
 )
+from shared.flags import FeatureFlags, StaticFlags
 from shared.outbox import OutboxMessage
 
-__all__ = ["CatalogCaches", "UncachedReads"]
+__all__ = ["READ_CACHE_FLAG", "CatalogCaches", "UncachedReads"]
 
 log = structlog.get_logger(__name__)
+
+READ_CACHE_FLAG = "catalog.read-cache"
 
 
 class CatalogCaches:
@@ -37,6 +45,7 @@ class CatalogCaches:
         gate: closes the in-process layers while the invalidation listener is not following
             (the listener opens and closes it; a process without one keeps it as created).
         metrics: the caches' metrics (process default if None).
+        flags: where ``catalog.read-cache`` is read, per org (default: on for everyone).
     """
 
     def __init__(
@@ -47,8 +56,10 @@ class CatalogCaches:
         remote: RemoteStore | None,
         gate: LocalCacheGate,
         metrics: CacheMetrics | None = None,
+        flags: FeatureFlags | None = None,
     ) -> None:
         self.gate = gate
+        self.flags = flags or StaticFlags()
         self.products = LayeredCache[Product](
             "product",
             codec=PRODUCT_CODEC,
@@ -73,7 +84,9 @@ class CatalogCaches:
         product_id: uuid.UUID,
         load: Callable[[], Awaitable[Product | None]],
     ) -> Product | None:
-        """The org's product, through the cache."""
+        """The org's product, through the cache (unless the org's cache is flagged off)."""
+        if not self.flags.enabled(READ_CACHE_FLAG, org_id=org_id, default=True):
+            return await load()
         return await self.products.get(CacheKey(str(org_id), str(product_id)), load)
 
     async def stock_level(
@@ -83,7 +96,9 @@ class CatalogCaches:
         sku: str,
         load: Callable[[], Awaitable[StockLevel | None]],
     ) -> StockLevel | None:
-        """The org's stock level of ``sku``, through the cache."""
+        """The org's stock level of ``sku``, through the cache (unless flagged off)."""
+        if not self.flags.enabled(READ_CACHE_FLAG, org_id=org_id, default=True):
+            return await load()
         return await self.stock.get(CacheKey(str(org_id), sku), load)
 
     async def forget(self, touched: Iterable[Touched], *, source: str) -> None:
