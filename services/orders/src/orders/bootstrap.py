@@ -56,6 +56,7 @@ from orders.domain.values import Deadlines
 from shared.auth import AuthSettings, KeySource
 from shared.clock import Clock, SystemClock
 from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
+from shared.flags import process_flags
 from shared.http import Closer, create_app
 from shared.http.service import create_service_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
@@ -268,6 +269,7 @@ def build_admission(settings: OrdersSettings, db: ReadOnlyDatabase) -> SagaAdmis
         SqlaSagaLoadProbe(db, quorum=settings.backpressure_quorum),
         settings.admission_policy(),
         interval_s=settings.backpressure_interval_s,
+        flags=process_flags(settings.flags_file),
     )
 
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orders.adapters.admission import SagaAdmission
+from orders.adapters.admission import BACKPRESSURE_FLAG, SagaAdmission
 from orders.application.admission import (
     ADMIT,
     AdmissionDecision,
@@ -22,6 +22,7 @@ from orders.application.use_cases.place_order import PlaceOrderInput
 from orders.bootstrap import bootstrap
 from orders.domain.values import OrderLine
 from shared.clock import FrozenClock
+from shared.flags import StaticFlags
 from shared.http import status_for
 from shared.observability.metrics import Metrics
 
@@ -176,15 +177,36 @@ async def test_an_idle_api_stops_measuring() -> None:
         await gate.close()
 
 
+async def test_the_backpressure_flag_exempts_one_org_at_run_time() -> None:
+    flags = StaticFlags()
+    probe = FakeProbe(load(lag=5.0))
+    gate = SagaAdmission(
+        probe, POLICY, interval_s=0.01, metrics=Metrics(CollectorRegistry()), flags=flags
+    )
+    exempt, other = uuid.uuid4(), uuid.uuid4()
+    try:
+        with pytest.raises(OrdersOverloadedError):
+            await gate.check(exempt)
+        flags.set(BACKPRESSURE_FLAG, False, org_id=exempt)  # flipped while it runs
+        await gate.check(exempt)  # taken, whatever the backlog
+        with pytest.raises(OrdersOverloadedError):
+            await gate.check(other)  # every other org is still refused
+        flags.set(BACKPRESSURE_FLAG, True, org_id=exempt)
+        with pytest.raises(OrdersOverloadedError):
+            await gate.check(exempt)
+    finally:
+        await gate.close()
+
+
 # -- PlaceOrder ----------------------------------------------------------------------------------
 
 
 class Refuse:
     def __init__(self) -> None:
-        self.asked = 0
+        self.asked: list[uuid.UUID | None] = []
 
-    async def check(self) -> None:
-        self.asked += 1
+    async def check(self, org_id: uuid.UUID | None = None) -> None:
+        self.asked.append(org_id)
         raise OrdersOverloadedError(retry_after=1)
 
 
@@ -201,7 +223,7 @@ async def test_a_refused_order_stores_nothing_and_leaves_its_key_free(
     with pytest.raises(OrdersOverloadedError):
         await refusing.place_order(caller, command)
 
-    assert gate.asked == 1
+    assert gate.asked == [org_id]  # asked for the org placing it (its flags may exempt it)
     assert store.orders == {}
     assert store.keys == {}
     assert store.commits == 0

@@ -9,6 +9,10 @@ arrived for ``idle_after_s``: an idle orders-api does not poll. A decision older
 ``stale_after_s`` (the database cannot be measured) admits: the order then meets the database's
 own 503.
 
+The feature flag ``orders.saga-backpressure`` (docs/flags.md), off for an org, takes that
+org's orders whatever the backlog: a tenant whose orders must never be refused, or a way to
+roll the refusal out tenant by tenant.
+
 Metrics: ``orders_shed_total{reason}`` (refused orders), ``orders_saga_backlog_age_seconds
 {signal}`` (the latest measurement) and ``orders_admission_open`` (1 taking orders, 0 not).
 """
@@ -20,6 +24,7 @@ import contextlib
 import math
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 
@@ -36,9 +41,12 @@ from orders.application.admission import (
     SagaLoad,
     decide,
 )
+from shared.flags import FeatureFlags, StaticFlags
 from shared.observability.metrics import Metrics, default_metrics
 
-__all__ = ["SagaAdmission"]
+__all__ = ["BACKPRESSURE_FLAG", "SagaAdmission"]
+
+BACKPRESSURE_FLAG = "orders.saga-backpressure"
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +98,7 @@ class SagaAdmission:
         stale_after_s: a decision older than this admits (the probe keeps failing).
         probe_timeout_s: the longest one measurement may take (it counts as failed beyond).
         metrics: the registry's owner; the process default when omitted.
+        flags: where ``orders.saga-backpressure`` is read, per org (default: on for everyone).
     """
 
     def __init__(
@@ -102,7 +111,9 @@ class SagaAdmission:
         stale_after_s: float = 5.0,
         probe_timeout_s: float = 1.0,
         metrics: Metrics | None = None,
+        flags: FeatureFlags | None = None,
     ) -> None:
+        self._flags = flags or StaticFlags()
         if min(interval_s, idle_after_s, stale_after_s, probe_timeout_s) <= 0:
             raise ValueError("admission intervals must be positive")
         self._probe_timeout_s = probe_timeout_s
@@ -128,9 +139,13 @@ class SagaAdmission:
             return ADMIT
         return self._decision
 
-    async def check(self) -> None:
+    async def check(self, org_id: uuid.UUID | None = None) -> None:
         """Return if a new order may be placed; raise ``OrdersOverloadedError`` (503) if not."""
         if not self._policy.enabled:
+            return
+        if org_id is not None and not self._flags.enabled(
+            BACKPRESSURE_FLAG, org_id=org_id, default=True
+        ):
             return
         self._last_check = time.monotonic()
         if self._task is None or self._task.done():

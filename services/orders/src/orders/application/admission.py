@@ -13,6 +13,7 @@ This module is the decision only: what a measurement is, and what to do about it
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -111,13 +112,15 @@ def decide(
 class Admission(Protocol):
     """Asked by ``PlaceOrder`` before it touches the database."""
 
-    async def check(self) -> None:
-        """Return if a new order may be placed now; raise ``OrdersOverloadedError`` if not."""
+    async def check(self, org_id: uuid.UUID | None = None) -> None:
+        """Return if a new order (of ``org_id``) may be placed now; raise
+        ``OrdersOverloadedError`` if not. The feature flag ``orders.saga-backpressure``, off for
+        an org, takes every order of it (docs/flags.md)."""
         ...
 
 
 class _AlwaysAdmit:
-    async def check(self) -> None:
+    async def check(self, org_id: uuid.UUID | None = None) -> None:
         return None
 
 

@@ -77,7 +77,7 @@ class PlaceOrder:
         POLICY.require(
             principal, "orders.place", org_id=command.org_id, not_found=OrderNotFoundError
         )
-        await self._admission.check()
+        await self._admission.check(command.org_id)
         order = Order.place(
             id=self._new_id(),
             org_id=command.org_id,
