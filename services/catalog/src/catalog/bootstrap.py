@@ -25,14 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.adapters.caching.read_cache import CatalogCaches, UncachedReads
 from catalog.adapters.http.routes import build_router
+from catalog.adapters.http.stock_imports import build_stock_import_router
 from catalog.adapters.messaging.events import SOURCE, TOPIC
 from catalog.adapters.messaging.handlers import build_handlers
 from catalog.adapters.persistence.reads import SqlaCatalogReads
+from catalog.adapters.persistence.tables import jobs as jobs_table
 from catalog.adapters.persistence.tables import outbox as outbox_table
 from catalog.adapters.persistence.unit_of_work import AfterCommit, CatalogUnitOfWork
 from catalog.application.facade import CatalogUseCases
 from catalog.application.ports import CatalogReadCache, CatalogReads, UnitOfWorkFactory
 from catalog.application.reads import UnitOfWorkReads
+from catalog.application.stock_imports import stock_import_use_cases
 from catalog.application.use_cases.change_stock import ChangeStock
 from catalog.application.use_cases.commit_reservation import CommitReservation
 from catalog.application.use_cases.create_product import CreateProduct
@@ -42,6 +45,7 @@ from catalog.application.use_cases.list_products import ListProducts
 from catalog.application.use_cases.list_stock_levels import ListStockLevels
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
+from catalog.application.use_cases.start_stock_import import IMPORT_KIND
 from catalog.application.use_cases.update_price import UpdatePrice
 from shared.auth import AuthSettings, KeySource, jwks_verifier
 from shared.auth.dependencies import BearerAuth
@@ -55,16 +59,16 @@ from shared.caching import (
 )
 from shared.clock import Clock, SystemClock
 from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
-from shared.flags import FeatureFlags, process_flags
 from shared.http import Closer, create_app
 from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
+from shared.jobs.runner import JobRunner
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
 from shared.periodic import PeriodicJob
-from shared.process import ProcessResources
+from shared.process import ProcessResources, Worker
 from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
@@ -79,6 +83,7 @@ __all__ = [
     "build_consumer",
     "build_relay",
     "build_use_cases",
+    "build_workers",
 ]
 
 ORDERS_TOPIC = "orders.events"
@@ -124,6 +129,15 @@ class CacheSettings(BaseModel):
         )
 
 
+class JobSettings(BaseModel):
+    """Catalog's job worker (``ORDO_JOBS__*``), which runs bulk stock imports (shared.jobs)."""
+
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    lease_s: float = Field(default=30.0, gt=1, le=3600)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0, le=600)
+    import_batch_size: int = Field(default=200, ge=1, le=5000)
+
+
 class CatalogSettings(ServiceSettings):
     """Catalog settings (database ``ordo_catalog`` by default).
 
@@ -134,12 +148,14 @@ class CatalogSettings(ServiceSettings):
     http_port: int = 8002
     consumer_health_port: int = 8102
     relay_health_port: int = 8202
+    worker_health_port: int = 8302
     orders_topic: str = ORDERS_TOPIC
     orders_partitions: int = 6
     consumer_group: str = CONSUMER_GROUP
     events_topic: str = TOPIC
     auth: AuthSettings = AuthSettings()
     cache: CacheSettings = CacheSettings()
+    jobs: JobSettings = JobSettings()
     idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
 
 
@@ -200,20 +216,15 @@ def build_use_cases(
 
 
 def build_caches(
-    settings: CacheSettings, redis: RedisSettings, *, local: bool, flags: FeatureFlags | None = None
+    settings: CacheSettings, redis: RedisSettings, *, local: bool
 ) -> tuple[CatalogCaches, Redis]:
     """Catalog's caches on a Redis client of their own (closed by the caller); ``local`` False
-    closes the in-process layers for good (a process that only invalidates); ``flags`` decide
-    per org whether reads use them (``catalog.read-cache``)."""
+    closes the in-process layers for good (a process that only invalidates)."""
     client = create_redis(redis, max_connections=20)
     remote = RedisCacheStore(client, prefix=settings.key_prefix, timeout_s=settings.redis_timeout_s)
     gate = LocalCacheGate(open=local and not settings.listen)
     caches = CatalogCaches(
-        product=settings.product_policy(),
-        stock=settings.stock_policy(),
-        remote=remote,
-        gate=gate,
-        flags=flags,
+        product=settings.product_policy(), stock=settings.stock_policy(), remote=remote, gate=gate
     )
     return caches, client
 
@@ -245,8 +256,7 @@ def build_app(
     redis: Redis | None = None
     listener: CacheInvalidationListener | None = None
     if settings.cache.enabled:
-        flags = process_flags(settings.flags_file)
-        caches, redis = build_caches(settings.cache, settings.redis, local=True, flags=flags)
+        caches, redis = build_caches(settings.cache, settings.redis, local=True)
         if settings.cache.listen:
             listener = CacheInvalidationListener(
                 topic=settings.events_topic,
@@ -262,6 +272,12 @@ def build_app(
     )
     http = httpx.AsyncClient(timeout=settings.auth.jwks_timeout_s)
     verifier = jwks_verifier(settings.auth, http, keys=keys)
+    after_commit = caches.after_commit if caches is not None else None
+    imports = stock_import_use_cases(
+        unit_of_work_factory(create_session_factory(engine), doorbell, after_commit),
+        SystemClock(),
+        new_id,
+    )
     purge = PeriodicJob(
         PURGE_JOB,
         use_cases.purge_idempotency_keys,
@@ -293,7 +309,10 @@ def build_app(
         settings=settings,
         readiness={"postgres": partial(check_postgres, engine)},
         lifespan=lifespan,
-        routers=[build_router(use_cases, BearerAuth(verifier))],
+        routers=[
+            build_router(use_cases, BearerAuth(verifier)),
+            build_stock_import_router(imports, BearerAuth(verifier)),
+        ],
         readiness_timeout_s=settings.readiness_timeout_s,
     )
     app.add_middleware(RequestMemoMiddleware)
@@ -346,3 +365,48 @@ def _engine_and_doorbell(
 def build_relay(settings: CatalogSettings) -> tuple[OutboxRelay, FastAPI]:
     """Wire the outbox relay of ``catalog.events`` and its small health/metrics app."""
     return build_relay_process(settings, table=outbox_table, version=version("ordo-catalog"))
+
+
+def build_workers(
+    settings: CatalogSettings,
+    *,
+    resources: ProcessResources | None = None,
+    clock: Clock | None = None,
+) -> list[Worker]:
+    """Wire the worker role: the job runner of bulk stock imports (``catalog.import_stock``).
+
+    Imports write stock like the API does: the outbox rings the relay, and each commit
+    invalidates the shared (Redis) cache entries it touched. ``resources``: as in
+    :func:`build_app`.
+    """
+    engine, doorbell, closers = _engine_and_doorbell(settings, resources, "-worker")
+    if resources is None:
+        closers.append(engine.dispose)
+    after_commit = None
+    if settings.cache.enabled:
+        caches, redis = build_caches(settings.cache, settings.redis, local=False)
+        closers.append(redis.aclose)
+        after_commit = caches.after_commit
+    sessions = create_session_factory(engine)
+    clock = clock or SystemClock()
+    imports = stock_import_use_cases(
+        unit_of_work_factory(sessions, doorbell, after_commit),
+        clock,
+        new_id,
+        batch_size=settings.jobs.import_batch_size,
+    )
+    runner = JobRunner(
+        sessions,
+        jobs_table,
+        {IMPORT_KIND: imports.run},
+        clock=clock,
+        poll_interval_s=settings.jobs.poll_interval_s,
+        lease_s=settings.jobs.lease_s,
+        heartbeat_interval_s=settings.jobs.heartbeat_interval_s,
+    )
+
+    async def close() -> None:
+        for closer in closers:
+            await closer()
+
+    return [Worker("catalog-jobs", runner.run, runner.stop, close)]

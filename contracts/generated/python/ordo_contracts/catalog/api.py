@@ -225,7 +225,7 @@ class StockImportRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    csv: Annotated[str, Field(max_length=2000000, min_length=1)]
+    csv: Annotated[str, Field(max_length=900000, min_length=1)]
     """
     CSV (RFC 4180): the header `sku,delta` or `sku,delta,reason`, then one line per adjustment; delta is a non-zero integer; reason (optional, up to 200 characters) defaults to `reason` of the request.
     """

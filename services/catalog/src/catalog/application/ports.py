@@ -21,6 +21,7 @@ from catalog.domain.events import DomainEvent, StockRejected
 from catalog.domain.model import Product, StockItem
 from catalog.domain.reservation import Reservation
 from shared.idempotency import ExpiringIdempotencyRecords
+from shared.jobs import JobRecords
 from shared.unit_of_work import TransactionalUnitOfWork
 
 __all__ = [
@@ -168,6 +169,11 @@ class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     @property
     def idempotency(self) -> ExpiringIdempotencyRecords:
         """Idempotency-Key records, in this transaction."""
+        ...
+
+    @property
+    def jobs(self) -> JobRecords:
+        """Catalog's jobs (bulk stock imports), in this transaction."""
         ...
 
 

@@ -5,12 +5,15 @@ expired Idempotency-Keys; ``ORDO_HTTP_PORT`` 8002), ``consumer`` (reserves, rele
 commits stock on ``orders.events``, group ``catalog``), ``relay`` (the outbox to
 ``catalog.events``). All of them by default, in one process on port 8002; each alone is also
 ``ordo-catalog-<role>``, on its own health port (8102, 8202) when it is not the API.
+
+The ``worker`` role runs bulk stock imports (shared.jobs: leased, heartbeated, resumed from
+their checkpoint after a crash; ``ordo-catalog-worker`` alone, health on 8302).
 """
 
 from __future__ import annotations
 
 from catalog.adapters.persistence.tables import outbox
-from catalog.bootstrap import CatalogSettings, build_app, build_consumer
+from catalog.bootstrap import CatalogSettings, build_app, build_consumer, build_workers
 from shared.process import Consumers, ProcessResources, ServiceSpec, run_service
 
 
@@ -25,6 +28,7 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
+    workers=lambda settings, resources: build_workers(settings, resources=resources),
 )
 
 

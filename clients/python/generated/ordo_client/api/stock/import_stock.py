@@ -141,7 +141,7 @@ def sync_detailed(
     """ Import stock adjustments from CSV as a background job
 
      Starts a bulk stock import: `csv` holds a header `sku,delta[,reason]` and one adjustment per line
-    (up to 50,000 lines, 2,000,000 characters). Answers 202 with the job (and its Location) at once; the
+    (up to 50,000 lines, 900,000 characters). Answers 202 with the job (and its Location) at once; the
     worker applies each line once, as an adjustment of the existing stock (409 stock.below_reserved and
     unknown SKUs become per-line errors in the job's result). A body that is not such a CSV is 422
     stock_import.invalid_csv with the offending lines in errors[], and nothing starts. Requires an
@@ -182,7 +182,7 @@ def sync(
     """ Import stock adjustments from CSV as a background job
 
      Starts a bulk stock import: `csv` holds a header `sku,delta[,reason]` and one adjustment per line
-    (up to 50,000 lines, 2,000,000 characters). Answers 202 with the job (and its Location) at once; the
+    (up to 50,000 lines, 900,000 characters). Answers 202 with the job (and its Location) at once; the
     worker applies each line once, as an adjustment of the existing stock (409 stock.below_reserved and
     unknown SKUs become per-line errors in the job's result). A body that is not such a CSV is 422
     stock_import.invalid_csv with the offending lines in errors[], and nothing starts. Requires an
@@ -218,7 +218,7 @@ async def asyncio_detailed(
     """ Import stock adjustments from CSV as a background job
 
      Starts a bulk stock import: `csv` holds a header `sku,delta[,reason]` and one adjustment per line
-    (up to 50,000 lines, 2,000,000 characters). Answers 202 with the job (and its Location) at once; the
+    (up to 50,000 lines, 900,000 characters). Answers 202 with the job (and its Location) at once; the
     worker applies each line once, as an adjustment of the existing stock (409 stock.below_reserved and
     unknown SKUs become per-line errors in the job's result). A body that is not such a CSV is 422
     stock_import.invalid_csv with the offending lines in errors[], and nothing starts. Requires an
@@ -259,7 +259,7 @@ async def asyncio(
     """ Import stock adjustments from CSV as a background job
 
      Starts a bulk stock import: `csv` holds a header `sku,delta[,reason]` and one adjustment per line
-    (up to 50,000 lines, 2,000,000 characters). Answers 202 with the job (and its Location) at once; the
+    (up to 50,000 lines, 900,000 characters). Answers 202 with the job (and its Location) at once; the
     worker applies each line once, as an adjustment of the existing stock (409 stock.below_reserved and
     unknown SKUs become per-line errors in the job's result). A body that is not such a CSV is 422
     stock_import.invalid_csv with the offending lines in errors[], and nothing starts. Requires an

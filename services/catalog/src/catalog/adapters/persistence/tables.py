@@ -23,10 +23,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from shared import pii
 from shared.db import service_metadata
 from shared.db.idempotency import idempotency_table
+from shared.jobs.sqla import jobs_table
 from shared.outbox import outbox_table
 
 __all__ = [
     "idempotency_keys",
+    "jobs",
     "metadata",
     "outbox",
     "products",
@@ -110,3 +112,6 @@ outbox = outbox_table(metadata)
 # Idempotency-Key records of the creating POSTs, written in the same transaction as what they
 # create (shared.db.idempotency; migration 0002).
 idempotency_keys = idempotency_table(metadata)
+
+# Bulk stock imports run as jobs (shared.jobs.sqla; migration 0003).
+jobs = jobs_table(metadata)

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog.adapters.messaging.events import to_message
 from catalog.adapters.persistence.repositories import SqlaProductRepository, SqlaStockRepository
 from catalog.adapters.persistence.reservations import SqlaReservationRepository
-from catalog.adapters.persistence.tables import idempotency_keys
+from catalog.adapters.persistence.tables import idempotency_keys, jobs
 from catalog.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
 from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.errors import ConflictError
+from shared.jobs.sqla import SqlaJobRecords
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
 __all__ = ["AfterCommit", "CatalogUnitOfWork"]
@@ -48,6 +49,7 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
     stock: SqlaStockRepository
     reservations: SqlaReservationRepository
     idempotency: SqlaIdempotencyRecords
+    jobs: SqlaJobRecords
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         self.stock = SqlaStockRepository(session)
         self.reservations = SqlaReservationRepository(session)
         self.idempotency = SqlaIdempotencyRecords(session, idempotency_keys)
+        self.jobs = SqlaJobRecords(session, jobs)
         self._written = []
         return self
 
