@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
@@ -75,3 +76,55 @@ async def test_forgetting_a_stopped_consumer_drops_its_pending_offsets() -> None
     consumer.release.set()
     await committer.flush()
     assert consumer.commits == [{TopicPartition("t", 0): 1}]
+
+
+class InstantConsumer:
+    """Records each commit with the loop time it was made at."""
+
+    def __init__(self) -> None:
+        self.commits: list[tuple[float, dict[TopicPartition, int]]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append((asyncio.get_running_loop().time(), dict(offsets)))
+
+
+async def test_marks_within_the_interval_wait_and_go_out_in_one_commit() -> None:
+    consumer = InstantConsumer()
+    committer = OffsetCommitter(min_interval_s=0.2)
+    committer.mark(consumer, "t", 0, 1)  # after a quiet spell: committed at once
+    await asyncio.sleep(0.01)
+    assert [offsets for _, offsets in consumer.commits] == [{TopicPartition("t", 0): 1}]
+    for offset in range(2, 12):
+        committer.mark(consumer, "t", 0, offset)
+        await asyncio.sleep(0.005)
+    assert len(consumer.commits) == 1  # held back by the interval
+    await asyncio.sleep(0.25)
+    assert [offsets for _, offsets in consumer.commits] == [
+        {TopicPartition("t", 0): 1},
+        {TopicPartition("t", 0): 11},
+    ]
+    assert consumer.commits[1][0] - consumer.commits[0][0] >= 0.19
+
+
+async def test_flush_commits_at_once_without_waiting_for_the_interval() -> None:
+    consumer = InstantConsumer()
+    committer = OffsetCommitter(min_interval_s=30)
+    committer.mark(consumer, "t", 0, 1)
+    await asyncio.sleep(0.01)
+    committer.mark(consumer, "t", 0, 2)
+    async with asyncio.timeout(1):  # not 30 s: a revoke or a stop must not wait
+        await committer.flush()
+    assert [offsets for _, offsets in consumer.commits] == [
+        {TopicPartition("t", 0): 1},
+        {TopicPartition("t", 0): 2},
+    ]
+    committer.mark(consumer, "t", 0, 3)  # after a flush the interval holds again
+    await asyncio.sleep(0.01)
+    assert len(consumer.commits) == 2
+    await committer.flush()
+    assert consumer.commits[-1][1] == {TopicPartition("t", 0): 3}
+
+
+def test_a_negative_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_interval_s"):
+        OffsetCommitter(min_interval_s=-1)

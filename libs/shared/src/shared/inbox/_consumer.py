@@ -80,6 +80,9 @@ class IdempotentConsumer:
         handler_timeout_s: the deadline of one handler call (a timeout is transient).
         auto_offset_reset: where a new group starts; ``earliest`` so nothing published before
             the first deployment is skipped.
+        commit_interval_s: the least time between two offset commits of a poll loop: records
+            applied meanwhile are committed together (see :mod:`shared.inbox._commits`); a
+            crash redelivers at most that long's records, which the inbox skips.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class IdempotentConsumer:
         max_batch: int = 500,
         handler_timeout_s: float = 30.0,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        commit_interval_s: float = 0.5,
     ) -> None:
         if not handlers:
             raise ValueError("an IdempotentConsumer needs at least one handler")
@@ -128,7 +132,7 @@ class IdempotentConsumer:
         self._auto_offset_reset = auto_offset_reset
         self._max_batch = max_batch
         self._workers = asyncio.Semaphore(max_workers)
-        self._commits = OffsetCommitter()
+        self._commits = OffsetCommitter(min_interval_s=commit_interval_s)
         self._infra_failures = 0
         self._stopping = False
         self._consumers: list[AIOKafkaConsumer] = []
