@@ -24,25 +24,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from shared.clock import Clock
 from shared.errors import ConflictError, ValidationError
 
 __all__ = [
+    "CreatingOperation",
     "ExpiringIdempotencyRecords",
     "IdempotencyInProgressError",
     "IdempotencyKeyReusedError",
     "IdempotencyRecords",
+    "IdempotentAnswer",
+    "IdempotentRequest",
     "IdempotentResponse",
-    "PurgeExpiredIdempotencyKeys",
-    "UnitOfWorkWithKeys",
+    "claim",
+    "complete",
     "request_fingerprint",
 ]
+
+R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 
 
 class IdempotencyKeyReusedError(ValidationError):
@@ -92,40 +96,75 @@ class ExpiringIdempotencyRecords(IdempotencyRecords, Protocol):
         ...
 
 
-class UnitOfWorkWithKeys(Protocol):
-    """A unit of work exposing :class:`ExpiringIdempotencyRecords` (every service's has one)."""
+class HasIdempotencyRecords(Protocol):
+    """A unit of work exposing :class:`IdempotencyRecords` in its transaction."""
 
     @property
-    def idempotency(self) -> ExpiringIdempotencyRecords:
+    def idempotency(self) -> IdempotencyRecords:
         """The records, in this unit of work's transaction."""
         ...
 
-    async def commit(self) -> None:
-        """Commit the unit of work's transaction."""
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest(Generic[R]):
+    """A creating request's Idempotency-Key, its fingerprint, and its response for a result.
+
+    ``render`` belongs to the caller (the HTTP adapter knows the response's shape and status);
+    it runs inside the transaction, so the stored response is exactly what the first caller
+    receives.
+    """
+
+    key: str
+    fingerprint: str
+    render: Callable[[R], IdempotentResponse]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    """The response to send; ``replayed`` when it was stored by an earlier request."""
+
+    response: IdempotentResponse
+    replayed: bool
+
+
+class CreatingOperation(Protocol[R_contra]):
+    """What an HTTP adapter knows of one creating operation, handed to its use case.
+
+    The use case fingerprints the request and stores the response through it, so method,
+    path and status code stay in the HTTP adapter while the claim stays in the transaction.
+    """
+
+    def fingerprint(self, body: Mapping[str, Any]) -> str:
+        """The request's fingerprint (see :func:`request_fingerprint`)."""
+        ...
+
+    def render(self, result: R_contra) -> IdempotentResponse:
+        """The response to store for ``result`` and send to the first caller."""
         ...
 
 
-class PurgeExpiredIdempotencyKeys:
-    """Forget expired Idempotency-Keys: past its expiry a key may be used afresh.
+async def claim(
+    uow: HasIdempotencyRecords, scope: str, request: IdempotentRequest[R]
+) -> IdempotentAnswer | None:
+    """Claim the key in ``uow``'s transaction; the answer to replay, or None to go on (new key).
 
-    A use case every service with keyed POSTs runs periodically (``shared.periodic``). One
-    DELETE of the expired rows in one transaction: several replicas running it at once delete
-    each row once and do no harm.
+    Raises:
+        IdempotencyKeyReusedError: the key was used for another request (422).
+        IdempotencyInProgressError: its twin is still in flight (409).
     """
+    stored = await uow.idempotency.claim(
+        scope=scope, key=request.key, fingerprint=request.fingerprint
+    )
+    return IdempotentAnswer(stored, replayed=True) if stored is not None else None
 
-    def __init__(
-        self,
-        uow: Callable[[], AbstractAsyncContextManager[UnitOfWorkWithKeys]],
-        clock: Clock,
-    ) -> None:
-        self._uow, self._clock = uow, clock
 
-    async def __call__(self) -> int:
-        """Return how many records were deleted."""
-        async with self._uow() as uow:
-            purged = await uow.idempotency.purge_expired(now=self._clock.now())
-            await uow.commit()
-        return purged
+async def complete(
+    uow: HasIdempotencyRecords, scope: str, request: IdempotentRequest[R], result: R
+) -> IdempotentAnswer:
+    """Render and store the response of ``result`` (committed with the caller's transaction)."""
+    response = request.render(result)
+    await uow.idempotency.complete(scope=scope, key=request.key, response=response)
+    return IdempotentAnswer(response, replayed=False)
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL
 
 __all__ = [
     "DatabaseSettings",
+    "HousekeepingSettings",
     "KafkaSettings",
     "RedisSettings",
     "ServiceSettings",
@@ -101,6 +102,20 @@ class RedisSettings(BaseModel):
         return f"redis://{self.host}:{self.port}/{self.db}"
 
 
+class HousekeepingSettings(BaseModel):
+    """The periodic deletions of ``shared.housekeeping`` (``ORDO_HOUSEKEEPING__*``).
+
+    Intervals stay between 5 minutes and 1 hour: the ``JobHeartbeatStale`` alert expects a
+    ``<service>.purge_*`` job to have run within 3 hours.
+    """
+
+    idempotency_interval_s: float = Field(default=300.0, gt=0)
+    inbox_retention_days: float = Field(default=30.0, ge=8)
+    inbox_interval_s: float = Field(default=3600.0, gt=0)
+    outbox_retention_s: float = Field(default=24 * 3600.0, ge=0)
+    outbox_interval_s: float = Field(default=300.0, gt=0)
+
+
 class ServiceSettings(BaseSettings):
     """Settings shared by every Ordo process; services subclass it to add their own fields."""
 
@@ -134,6 +149,7 @@ class ServiceSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     kafka: KafkaSettings = KafkaSettings()
     redis: RedisSettings = RedisSettings()
+    housekeeping: HousekeepingSettings = HousekeepingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import registry
 
 from shared.db import SqlaUnitOfWork, create_engine, create_session_factory
+from shared.errors import ConflictError
 from shared.outbox import CE_TYPE, Outbox, OutboxMessage, RelayWakeup, outbox_table
 from shared.outbox.testing import drop_outbox, install_outbox
 from shared.settings import DatabaseSettings
@@ -128,9 +130,11 @@ async def test_commit_writes_aggregates_and_their_events_atomically_and_rings(
     before = wakeup.generation
     a, b = Order(uuid.uuid4(), 10), Order(uuid.uuid4(), 20)
     async with make_uow(engine, outbox, wakeup) as uow:
-        uow.session.add(b)  # found through the session, not tracked
-        uow.session.add(uow.track(a))
+        uow.session.add_all([a, b])
+        uow.record(a.pull_events())
         a.pay()
+        uow.record(a.pull_events())
+        uow.record(b.pull_events())
         await uow.commit()
     assert wakeup.generation == before + 1
 
@@ -150,6 +154,7 @@ async def test_commit_writes_aggregates_and_their_events_atomically_and_rings(
         loaded = await uow.session.get(Order, b.id)
         assert loaded is not None
         loaded.pay()
+        uow.record(loaded.pull_events())
         await uow.commit()
     assert (await outbox_types(engine, outbox))[-1] == (str(b.id), "ordo.orders.order_paid.v1")
 
@@ -162,13 +167,16 @@ async def test_an_error_or_a_missing_commit_rolls_back_everything(
 
     async def failing_use_case() -> None:
         async with make_uow(engine, outbox, wakeup) as uow:
-            uow.session.add(uow.track(order))
+            uow.session.add(order)
+            uow.record(order.pull_events())
             raise RuntimeError("use case failed")
 
     with pytest.raises(RuntimeError, match="use case failed"):
         await failing_use_case()
     async with make_uow(engine, outbox, wakeup) as uow:
-        uow.session.add(uow.track(Order(uuid.uuid4(), 5)))
+        other = Order(uuid.uuid4(), 5)
+        uow.session.add(other)
+        uow.record(other.pull_events())
         # no commit: leaving the block rolls back
     assert await outbox_types(engine, outbox) == []
     assert wakeup.generation == 0
@@ -190,26 +198,45 @@ async def test_extra_messages_and_single_commit(engine: AsyncEngine, outbox: Out
             await uow.commit()
     with pytest.raises(RuntimeError, match="not open"):
         _ = uow.session
-    with pytest.raises(TypeError, match="pull_events"):
-        uow.track(object())
     assert await outbox_types(engine, outbox) == [("p-1", "ordo.payments.authorize.v1")]
 
 
-async def test_an_unmapped_event_fails_the_commit_and_writes_nothing(
+async def test_an_unmapped_event_fails_the_use_case_and_writes_nothing(
     engine: AsyncEngine, outbox: Outbox
 ) -> None:
-    class Weird:
-        def pull_events(self) -> list[object]:
-            return ["not an event"]
-
     order = Order(uuid.uuid4(), 1)
 
     async def use_case() -> None:
         async with make_uow(engine, outbox) as uow:
-            uow.session.add(uow.track(order))
-            uow.track(Weird())
+            uow.session.add(order)
+            uow.record(order.pull_events())
+            uow.record(["not an event"])
             await uow.commit()
 
     with pytest.raises(TypeError, match="str"):
         await use_case()
     assert await outbox_types(engine, outbox) == []
+
+
+async def _add_twice(uow: SqlaUnitOfWork, order_id: uuid.UUID) -> None:
+    async with uow:
+        uow.session.add(Order(order_id, 2))
+        await uow.commit()
+
+
+async def test_a_unique_violation_at_commit_is_a_conflict_when_asked(
+    engine: AsyncEngine, outbox: Outbox
+) -> None:
+    order_id = uuid.uuid4()
+    async with make_uow(engine, outbox) as uow:
+        uow.session.add(Order(order_id, 1))
+        await uow.commit()
+    sessions = create_session_factory(engine)
+    plain = SqlaUnitOfWork(sessions, outbox=outbox, mapper=to_message)
+    with pytest.raises(IntegrityError):
+        await _add_twice(plain, order_id)
+    conflicts = SqlaUnitOfWork(
+        sessions, outbox=outbox, mapper=to_message, conflict_on_integrity_error=True
+    )
+    with pytest.raises(ConflictError):
+        await _add_twice(conflicts, order_id)

@@ -1,15 +1,18 @@
-"""The request fingerprint, the idempotency errors and the purge use case (no IO)."""
+"""The request fingerprint, the idempotency errors and the claim/complete helpers (no IO)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import pytest
 
-from shared.clock import FrozenClock
 from shared.errors import ConflictError, ValidationError
 from shared.idempotency import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
-    PurgeExpiredIdempotencyKeys,
+    IdempotentAnswer,
+    IdempotentRequest,
+    IdempotentResponse,
+    claim,
+    complete,
     request_fingerprint,
 )
 
@@ -36,38 +39,39 @@ def test_errors_sit_in_the_tree_with_stable_codes() -> None:
     assert IdempotencyInProgressError().code == "idempotency.in_progress"
 
 
-class _ExpiringRecords:
-    def __init__(self, expiries: list[datetime]) -> None:
-        self.expiries = expiries
-        self.asked_at: list[datetime] = []
+class _Records:
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str], tuple[str, IdempotentResponse | None]] = {}
 
-    async def purge_expired(self, *, now: datetime) -> int:
-        self.asked_at.append(now)
-        gone = [e for e in self.expiries if e <= now]
-        self.expiries = [e for e in self.expiries if e > now]
-        return len(gone)
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> IdempotentResponse | None:
+        found = self.stored.get((scope, key))
+        if found is None:
+            self.stored[(scope, key)] = (fingerprint, None)
+            return None
+        if found[0] != fingerprint:
+            raise IdempotencyKeyReusedError()
+        return found[1]
+
+    async def complete(self, *, scope: str, key: str, response: IdempotentResponse) -> None:
+        self.stored[(scope, key)] = (self.stored[(scope, key)][0], response)
 
 
 class _UnitOfWork:
-    def __init__(self, records: _ExpiringRecords) -> None:
-        self.idempotency = records
-        self.commits = 0
-
-    async def __aenter__(self) -> _UnitOfWork:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    async def commit(self) -> None:
-        self.commits += 1
+    def __init__(self) -> None:
+        self.idempotency = _Records()
 
 
-async def test_the_purge_use_case_deletes_what_expired_by_the_clock_and_commits() -> None:
-    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
-    records = _ExpiringRecords([now - timedelta(hours=1), now, now + timedelta(hours=1)])
-    uow = _UnitOfWork(records)
-    purge = PurgeExpiredIdempotencyKeys(lambda: uow, FrozenClock(now))
-    assert await purge() == 2
-    assert await purge() == 0  # nothing left that expired
-    assert (records.asked_at, uow.commits, len(records.expiries)) == ([now, now], 2, 1)
+async def test_claim_then_complete_stores_the_rendered_response_and_replays_it() -> None:
+    uow = _UnitOfWork()
+    request: IdempotentRequest[int] = IdempotentRequest(
+        "k-1", "fp", lambda n: IdempotentResponse(201, {"n": n})
+    )
+    assert await claim(uow, "org:op", request) is None
+    first = await complete(uow, "org:op", request, 7)
+    assert first == IdempotentAnswer(IdempotentResponse(201, {"n": 7}), replayed=False)
+    again = await claim(uow, "org:op", request)
+    assert again == IdempotentAnswer(IdempotentResponse(201, {"n": 7}), replayed=True)
+    other: IdempotentRequest[int] = IdempotentRequest("k-1", "another body", request.render)
+    with pytest.raises(IdempotencyKeyReusedError):
+        await claim(uow, "org:op", other)
+    assert await claim(uow, "org:other-op", other) is None  # scopes never meet

@@ -3,8 +3,7 @@
 - :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
 - :func:`build_use_cases` wires them on PostgreSQL and the outbox;
 - :func:`build_app` builds the internal HTTP app (contracts/openapi/catalog.yaml) with its read
-  caches and the listener of ``catalog.events`` that keeps them coherent across instances,
-  and the periodic purge of expired Idempotency-Keys (catalog has no worker process);
+  caches and the listener of ``catalog.events`` that keeps them coherent across instances;
 - :func:`build_consumer` builds the saga consumer of ``orders.events`` (group ``catalog``);
 - :func:`build_relay` builds the outbox relay of ``catalog.events``.
 """
@@ -60,19 +59,16 @@ from shared.caching import (
 from shared.clock import Clock, SystemClock
 from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
 from shared.http import Closer, create_app
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
 from shared.jobs.runner import JobRunner
 from shared.outbox import Doorbell, Outbox, OutboxRelay, PgNotifyDoorbell
 from shared.outbox.process import build_relay_process
-from shared.periodic import PeriodicJob
 from shared.process import ProcessResources, Worker
 from shared.settings import RedisSettings, ServiceSettings
 
 __all__ = [
-    "PURGE_JOB",
     "AuthSettings",
     "CacheSettings",
     "CatalogSettings",
@@ -88,7 +84,6 @@ __all__ = [
 
 ORDERS_TOPIC = "orders.events"
 CONSUMER_GROUP = "catalog"
-PURGE_JOB = "catalog.purge_idempotency_keys"
 
 
 class CacheSettings(BaseModel):
@@ -139,10 +134,7 @@ class JobSettings(BaseModel):
 
 
 class CatalogSettings(ServiceSettings):
-    """Catalog settings (database ``ordo_catalog`` by default).
-
-    The API process purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
-    """
+    """Catalog settings (database ``ordo_catalog`` by default)."""
 
     service_name: str = "catalog"
     http_port: int = 8002
@@ -156,7 +148,6 @@ class CatalogSettings(ServiceSettings):
     auth: AuthSettings = AuthSettings()
     cache: CacheSettings = CacheSettings()
     jobs: JobSettings = JobSettings()
-    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
 
 
 def bootstrap(
@@ -185,7 +176,6 @@ def bootstrap(
         reserve_for_order=ReserveForOrder(uow, clock, new_id),
         release_reservation=ReleaseReservation(uow, clock),
         commit_reservation=CommitReservation(uow, clock),
-        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 
@@ -242,10 +232,6 @@ def build_app(
     instance follows ``catalog.events`` (no consumer group, latest offset) to invalidate what
     other instances changed, and serves nothing in-process until it does.
 
-    While the app runs, it purges expired Idempotency-Keys every
-    ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
-    is harmless: the purge is one DELETE of expired rows.
-
     ``resources``: the engine and doorbell of the process it shares with other roles (which
     closes them), else its own.
     """
@@ -278,23 +264,15 @@ def build_app(
         SystemClock(),
         new_id,
     )
-    purge = PeriodicJob(
-        PURGE_JOB,
-        use_cases.purge_idempotency_keys,
-        interval_s=settings.idempotency_purge_interval_s,
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if listener is not None:
             listener.start()
         app.state.cache_listener = listener
-        purge.start()
-        app.state.idempotency_purge = purge
         try:
             yield
         finally:
-            await purge.close()
             if listener is not None:
                 await listener.stop()
             if redis is not None:

@@ -1,24 +1,20 @@
-"""Idempotency-Key rules of the creating use cases, and the purge of expired keys, through
-bootstrap on the fakes."""
+"""Idempotency-Key rules of the creating use cases, through bootstrap on the fakes."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from catalog.application.facade import CatalogUseCases
-from catalog.application.idempotency import IdempotentRequest
 from catalog.application.ports import StockLevel
 from catalog.application.use_cases.create_product import CreateProductInput
 from catalog.domain.errors import InvalidQuantityError, SkuTakenError
 from catalog.domain.model import Money, Product
 from shared.auth.principal import Role
-from shared.clock import FrozenClock
 from shared.errors import PermissionDeniedError
-from shared.idempotency import IdempotencyKeyReusedError, IdempotentResponse
+from shared.idempotency import IdempotencyKeyReusedError, IdempotentRequest, IdempotentResponse
 
 from .conftest import Store, principal_of
 
@@ -134,19 +130,3 @@ async def test_an_adjustment_is_applied_once_per_key(
             writer, org_id=org_id, sku="W-1", delta=-9, reason="x", request=level_request("b")
         )
     assert "b" not in {key for _scope, key in store.idempotency}
-
-
-async def test_the_purge_forgets_expired_keys_only(
-    catalog: CatalogUseCases, store: Store, clock: FrozenClock, org_id: uuid.UUID
-) -> None:
-    writer = principal_of(org_id)
-    await catalog.create_product.once(writer, widget(org_id), product_request("k1"))
-    clock.advance(timedelta(hours=23))
-    await catalog.change_stock.adjust_once(
-        writer, org_id=org_id, sku="W-1", delta=1, reason="r", request=level_request("k2")
-    )
-    assert await catalog.purge_idempotency_keys() == 0
-    clock.advance(timedelta(hours=1))  # k1 is 24 h old: expired
-    assert await catalog.purge_idempotency_keys() == 1
-    assert [key for _scope, key in store.idempotency] == ["k2"]
-    assert await catalog.purge_idempotency_keys() == 0

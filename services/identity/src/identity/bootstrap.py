@@ -2,7 +2,6 @@
 
 - :func:`bootstrap` wires the use cases from ports (unit tests pass fakes, no IO);
 - :func:`build_app` builds the HTTP app on PostgreSQL, argon2id and the sealed signing keys;
-  it also purges expired Idempotency-Keys periodically (identity has no worker process);
 - :func:`build_relay` builds the outbox relay of ``identity.events``.
 """
 
@@ -25,6 +24,7 @@ from identity.adapters.crypto.keys import (
 )
 from identity.adapters.crypto.passwords import Argon2PasswordHasher
 from identity.adapters.http.routes import build_router
+from identity.adapters.http.sign_up import SignUpHttp
 from identity.adapters.messaging.events import SOURCE
 from identity.adapters.persistence.tables import outbox as outbox_table
 from identity.adapters.persistence.unit_of_work import IdentityUnitOfWork
@@ -54,7 +54,6 @@ from shared.auth.dependencies import BearerAuth
 from shared.clock import Clock, SystemClock
 from shared.db import check_postgres, create_engine, create_session_factory
 from shared.http import create_app
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.outbox import (
     Doorbell,
     Outbox,
@@ -62,12 +61,10 @@ from shared.outbox import (
     PgNotifyDoorbell,
 )
 from shared.outbox.process import build_relay_process
-from shared.periodic import PeriodicJob
 from shared.process import ProcessResources
 from shared.settings import ServiceSettings
 
 __all__ = [
-    "PURGE_JOB",
     "IdentitySettings",
     "bootstrap",
     "build_app",
@@ -75,8 +72,6 @@ __all__ = [
     "build_use_cases",
     "token_policy",
 ]
-
-PURGE_JOB = "identity.purge_idempotency_keys"
 
 
 class TokenSettings(BaseModel):
@@ -98,10 +93,7 @@ class PasswordSettings(BaseModel):
 
 
 class IdentitySettings(ServiceSettings):
-    """Identity settings; ``signing_kek`` comes from the secret file of that name.
-
-    The API process purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
-    """
+    """Identity settings; ``signing_kek`` comes from the secret file of that name."""
 
     service_name: str = "identity"
     http_port: int = 8001
@@ -109,7 +101,6 @@ class IdentitySettings(ServiceSettings):
     signing_kek: SecretStr = SecretStr("")
     tokens: TokenSettings = TokenSettings()
     passwords: PasswordSettings = PasswordSettings()
-    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
 
 
 def token_policy(settings: IdentitySettings) -> TokenPolicy:
@@ -139,7 +130,7 @@ def bootstrap(
     clock = clock or SystemClock()
     sessions = SessionIssuer(signer, clock, policy)
     return IdentityUseCases(
-        sign_up=SignUp(uow, hasher, sessions, clock),
+        sign_up=SignUp(uow, hasher, sessions, clock, SignUpHttp()),
         log_in=LogIn(uow, hasher, sessions),
         refresh_session=RefreshSession(uow, sessions, clock),
         log_out=LogOut(uow, clock),
@@ -153,7 +144,6 @@ def bootstrap(
         get_jwks=GetJwks(uow, clock, policy),
         rotate_signing_key=RotateSigningKey(uow, key_factory, clock, policy),
         ensure_signing_key=EnsureSigningKey(uow, key_factory, clock),
-        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 
@@ -209,10 +199,8 @@ def build_verifier(settings: IdentitySettings, use_cases: IdentityUseCases) -> T
 def build_app(settings: IdentitySettings, *, resources: ProcessResources | None = None) -> FastAPI:
     """Wire identity's HTTP app; a signing key is created at start-up if none exists.
 
-    While the app runs, it purges expired Idempotency-Keys every
-    ``idempotency_purge_interval_s`` (``app.state.idempotency_purge``); every replica does, which
-    is harmless: the purge is one DELETE of expired rows. ``resources``: the engine and doorbell
-    of the process it shares with the relay (which closes them), else its own.
+    ``resources``: the engine and doorbell of the process it shares with the relay (which
+    closes them), else its own.
     """
     release: list[Callable[[], Awaitable[object]]] = []
     doorbell: Doorbell
@@ -226,21 +214,13 @@ def build_app(settings: IdentitySettings, *, resources: ProcessResources | None 
         doorbell, release = own, [own.close, engine.dispose]
     use_cases = build_use_cases(settings, create_session_factory(engine), doorbell)
     auth = BearerAuth(build_verifier(settings, use_cases))
-    purge = PeriodicJob(
-        PURGE_JOB,
-        use_cases.purge_idempotency_keys,
-        interval_s=settings.idempotency_purge_interval_s,
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.idempotency_purge = purge
         try:
             await use_cases.ensure_signing_key()
-            purge.start()
             yield
         finally:
-            await purge.close()
             for close in release:
                 await close()
 

@@ -1,21 +1,18 @@
 """Idempotency-Keys of signUp and addMember: a retry creates nothing twice, tokens are never
-stored, another body (or password) is 422, keys are scoped (per email, per org), and the
-purge forgets them once expired."""
+stored, another body (or password) is 422, keys are scoped (per email, per org)."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 
-from identity.application.idempotency import IdempotentRequest
 from identity.application.ports import MemberView
 from identity.application.use_cases.add_member import AddMemberInput
 from identity.application.use_cases.sign_up import SignUpInput
 from identity.domain.errors import EmailTakenError
 from shared.auth import Role
-from shared.idempotency import IdempotencyKeyReusedError, IdempotentResponse
+from shared.idempotency import IdempotencyKeyReusedError, IdempotentRequest, IdempotentResponse
 
 PASSWORD = "a long enough password"
 
@@ -96,14 +93,3 @@ async def test_a_retried_add_member_adds_once_and_replays_the_stored_response(wo
         await world.use_cases.add_member.once(
             principal, owner.org_id, add, member_request("k", "fp-2")
         )
-
-
-async def test_the_purge_forgets_expired_keys_only(world) -> None:
-    await world.use_cases.sign_up.once(form("olive"), "key-1")
-    world.clock.advance(timedelta(hours=23))
-    await world.use_cases.sign_up.once(form("otto"), "key-2")
-    assert await world.use_cases.purge_idempotency_keys() == 0
-    world.clock.advance(timedelta(hours=1))  # key-1 is 24 h old: expired
-    assert await world.use_cases.purge_idempotency_keys() == 1
-    assert [key for _scope, key in world.store.idempotency] == ["key-2"]
-    assert await world.use_cases.purge_idempotency_keys() == 0

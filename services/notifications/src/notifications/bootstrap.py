@@ -330,13 +330,11 @@ def build_worker(
     worker = DeliveryWorker(
         claim=use_cases.claim_due_deliveries,
         attempt=use_cases.attempt_delivery,
-        purge=use_cases.purge_expired_records,
         listener=deliveries_listener(settings, wakeup),
         config=WorkerConfig(
             concurrency=d.concurrency,
             per_endpoint=d.per_endpoint_concurrency,
             poll_interval_s=d.poll_interval_s,
-            purge_interval_s=d.purge_interval_s,
             stop_timeout_s=d.timeout_s + 5.0,
         ),
         metrics=metrics,

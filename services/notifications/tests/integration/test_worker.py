@@ -339,30 +339,3 @@ async def test_two_workers_never_send_the_same_delivery_twice(
     assert all(call.verified for call in receiver.calls)
     for endpoint_id, _ in endpoints:
         assert all(d["attempt_count"] == 1 for d in await deliveries_of(engine, endpoint_id))
-
-
-async def test_the_worker_purges_finished_deliveries_past_retention_and_counts_the_job(
-    notifications: NotificationsUseCases,
-    engine: AsyncEngine,
-    migrated: DatabaseSettings,
-    receiver: Receiver,
-    org_id: uuid.UUID,
-) -> None:
-    endpoint_id, secret = await create_endpoint(notifications, org_id, receiver.url("/kept"))
-    receiver.on("/kept", 200, secret=secret)
-    await schedule_placed(notifications, org_id)
-    metrics = Metrics(CollectorRegistry())
-    settings = settings_for(migrated, delivery=fast_delivery(purge_interval_s=0.2, retention_s=1.0))
-    async with running_worker(settings, metrics=metrics):
-
-        async def purged() -> bool:
-            return (
-                receiver.calls_to("/kept") != [] and await deliveries_of(engine, endpoint_id) == []
-            )
-
-        await wait_until(purged, timeout_s=30, message="delivered, then purged")
-    succeeded = metrics.registry.get_sample_value(
-        "jobs_total", {"job": "notifications.purge_expired_records", "outcome": "succeeded"}
-    )
-    assert succeeded is not None
-    assert succeeded >= 2  # at start, then every interval

@@ -271,9 +271,6 @@ class FakeHousekeeping:
             del self.s.endpoints[endpoint_id]
         return len(old)
 
-    async def purge_idempotency_keys(self, *, now: datetime) -> int:
-        return 0
-
 
 class FakeUnitOfWork:
     """Works on a copy of the store; the copy replaces the store only on commit."""

@@ -6,7 +6,7 @@
 - :func:`build_consumer` builds the saga consumer of ``catalog.events`` and ``payments.events``
   (group ``orders``, two idempotent consumers on one broker);
 - :func:`build_relay` builds the outbox relay of ``orders.events``;
-- :func:`build_worker` builds the deadline sweeper and idempotency-key purge.
+- :func:`build_worker` builds the deadline sweeper.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.adapters.admission import SagaAdmission
+from orders.adapters.http.place_order import PlaceOrderHttp
 from orders.adapters.http.routes import build_router
 from orders.adapters.http.schemas import present
-from orders.adapters.jobs.worker import SagaWorker
 from orders.adapters.messaging.events import SOURCE
 from orders.adapters.messaging.events import TOPIC as ORDERS_TOPIC
 from orders.adapters.messaging.handlers import build_catalog_handlers, build_payment_handlers
@@ -34,6 +34,7 @@ from orders.adapters.persistence.saga_load import SqlaSagaLoadProbe
 from orders.adapters.persistence.tables import outbox as outbox_table
 from orders.adapters.persistence.unit_of_work import OrdersUnitOfWork
 from orders.adapters.saga_path import FirstBlocked, KafkaSagaPath, SqlaOutboxStall
+from orders.adapters.worker import SagaWorker
 from orders.application.admission import ALWAYS_ADMIT, Admission, AdmissionPolicy
 from orders.application.facade import OrdersUseCases
 from orders.application.ports import OrderPresenter, OrderReads, UnitOfWorkFactory
@@ -59,7 +60,6 @@ from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_se
 from shared.flags import process_flags
 from shared.http import Closer, create_app
 from shared.http.service import create_service_app
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
 from shared.inbox.process import ConsumerProcess, build_consumer_process
@@ -100,7 +100,7 @@ class OrdersSettings(ServiceSettings):
     (payment requested -> answered; each deferral moves it past payments' next attempt, never
     beyond ``payment_max_wait_s`` after the request), ``compensation_retry_s`` (cancelling ->
     stock released, then the request is sent again). The worker sweeps every
-    ``sweep_interval_s`` and purges expired Idempotency-Keys every ``idempotency_purge_interval_s``.
+    ``sweep_interval_s``.
 
     Outages delay, they do not cancel (docs/runbooks/saga-deadlines.md): with
     ``saga_path_guard``, the sweeper holds passed stock and payment deadlines while Kafka does
@@ -142,7 +142,6 @@ class OrdersSettings(ServiceSettings):
     sweep_interval_s: float = Field(default=1.0, gt=0)
     sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
-    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
     backpressure_enabled: bool = True
     backpressure_max_saga_lag_s: float = Field(default=0.5, gt=0)
     backpressure_max_outbox_age_s: float = Field(default=0.5, gt=0)
@@ -191,7 +190,9 @@ def bootstrap(
     clock = clock or SystemClock()
     reads = reads if reads is not None else UnitOfWorkReads(uow)
     return OrdersUseCases(
-        place_order=PlaceOrder(uow, clock, new_id, deadlines, presenter, admission=admission),
+        place_order=PlaceOrder(
+            uow, clock, new_id, deadlines, PlaceOrderHttp(presenter), admission=admission
+        ),
         get_order=GetOrder(reads),
         list_orders=ListOrders(reads),
         cancel_order=CancelOrder(uow, clock, deadlines),
@@ -202,7 +203,6 @@ def bootstrap(
         on_payment_failed=OnPaymentFailed(uow, clock, deadlines),
         on_payment_authorization_deferred=OnPaymentAuthorizationDeferred(uow, clock, deadlines),
         sweep_deadlines=SweepDeadlines(uow, clock, deadlines, saga_path),
-        purge_idempotency_keys=PurgeExpiredIdempotencyKeys(uow, clock),
     )
 
 
@@ -419,7 +419,7 @@ class WorkerProcess:
 def build_worker(
     settings: OrdersSettings, *, resources: ProcessResources | None = None
 ) -> WorkerProcess:
-    """Wire the saga worker (deadline sweeper, idempotency-key purge) and its health app.
+    """Wire the saga worker (the deadline sweeper) and its health app.
 
     ``resources``: as in :func:`build_app`.
     """
@@ -441,7 +441,6 @@ def build_worker(
         use_cases,
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.sweep_batch_size,
-        purge_interval_s=settings.idempotency_purge_interval_s,
         closers=closers,
     )
     health = create_app(

@@ -1,4 +1,4 @@
-"""The deadline sweeper and the key purge on the real database, and the worker process's loop."""
+"""The deadline sweeper on the real database, and the worker process's loop."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.integration
 # Far from the real clock: orders of other tests in this database are never due at these times,
 # nor are these orders due for a worker on the real clock.
 EPOCH = datetime(2001, 1, 1, tzinfo=UTC)
-PURGE_EPOCH = datetime(1999, 1, 1, tzinfo=UTC)
 
 
 async def place(orders: OrdersUseCases, org_id: uuid.UUID) -> Order:
@@ -77,24 +76,6 @@ async def test_the_sweeper_cancels_timed_out_orders_and_skips_locked_ones(
             2,
         )
     assert await row(engine, fresh) == ("pending", None)
-
-
-async def test_the_purge_deletes_expired_keys_only(
-    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, org_id: uuid.UUID
-) -> None:
-    clock = FrozenClock(PURGE_EPOCH)
-    orders = build_use_cases(sessions, clock=clock)
-    await place(orders, org_id)
-    clock.advance(timedelta(hours=23))
-    await place(orders, org_id)
-    clock.advance(timedelta(hours=1, seconds=1))
-    assert await orders.purge_idempotency_keys() >= 1
-    async with engine.connect() as conn:
-        left = await conn.scalar(
-            text("SELECT count(*) FROM idempotency_keys WHERE scope = :s"),
-            {"s": f"{org_id}:place_order"},
-        )
-    assert left == 1
 
 
 async def test_the_worker_process_times_out_orders_on_its_own(

@@ -1,5 +1,5 @@
 """The saga use cases through bootstrap on fakes: each reply, duplicates and late replies as
-no-ops, unknown orders, the deadline sweeper, the key purge and the worker's loop."""
+no-ops, unknown orders, the deadline sweeper and the worker's loop."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orders.adapters.jobs.worker import PURGE_JOB, SWEEP_JOB, SagaWorker
+from orders.adapters.worker import SWEEP_JOB, SagaWorker
 from orders.application.facade import OrdersUseCases
 from orders.application.use_cases.on_payment_authorization_deferred import PaymentDeferredInput
 from orders.application.use_cases.on_payment_authorized import PaymentAuthorizedInput
@@ -188,36 +188,22 @@ async def test_the_sweeper_works_in_batches(
     assert {o.status for o in store.orders.values()} == {OrderStatus.CANCELLING}
 
 
-async def test_the_purge_forgets_expired_keys_only(
-    orders: OrdersUseCases, store: Store, clock: FrozenClock, org_id: uuid.UUID
-) -> None:
-    await placed(orders, org_id)
-    clock.advance(timedelta(hours=23))
-    await placed(orders, org_id)
-    assert await orders.purge_idempotency_keys() == 0
-    clock.advance(timedelta(hours=1))
-    assert await orders.purge_idempotency_keys() == 1
-    assert len(store.keys) == 1
-
-
-async def test_the_worker_sweeps_purges_and_counts_its_rounds(
+async def test_the_worker_sweeps_and_counts_its_rounds(
     orders: OrdersUseCases, store: Store, clock: FrozenClock, org_id: uuid.UUID
 ) -> None:
     for _ in range(3):
         await placed(orders, org_id)
     clock.advance(timedelta(hours=25))
     metrics = Metrics(CollectorRegistry())
-    worker = SagaWorker(orders, batch_size=2, purge_interval_s=3600, metrics=metrics)
+    worker = SagaWorker(orders, batch_size=2, metrics=metrics)
     await worker.run_once()
-    await worker.run_once()  # the purge waits for its interval
+    await worker.run_once()
     assert {o.status for o in store.orders.values()} == {OrderStatus.CANCELLING}
-    assert store.keys == {}
 
     def count(job: str, outcome: str) -> float | None:
         return metrics.registry.get_sample_value("jobs_total", {"job": job, "outcome": outcome})
 
     assert count(SWEEP_JOB, "succeeded") == 2
-    assert count(PURGE_JOB, "succeeded") == 1
 
 
 async def test_a_failing_round_is_counted_and_the_worker_goes_on(

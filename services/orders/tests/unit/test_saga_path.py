@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
-from orders.adapters.jobs.worker import SagaWorker
 from orders.adapters.saga_path import FirstBlocked
+from orders.adapters.worker import SagaWorker
 from orders.application.facade import OrdersUseCases
 from orders.application.saga_path import SagaPathGuard
 from orders.application.use_cases.on_stock_reserved import StockReservedInput

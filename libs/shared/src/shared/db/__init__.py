@@ -6,12 +6,11 @@ Nothing here runs at import time; a service's ``bootstrap`` builds one engine pe
 from shared.db._engine import check_postgres, create_engine, create_session_factory
 from shared.db._metadata import NAMING_CONVENTION, service_metadata
 from shared.db._reads import ReadOnlyDatabase
-from shared.db._uow import EventMapper, EventSource, SqlaUnitOfWork
+from shared.db._uow import EventMapper, SqlaUnitOfWork
 
 __all__ = [
     "NAMING_CONVENTION",
     "EventMapper",
-    "EventSource",
     "ReadOnlyDatabase",
     "SqlaUnitOfWork",
     "check_postgres",

@@ -3,9 +3,14 @@
 ::
 
     async with uow:                       # a session and a transaction
-        order = await orders.get(order_id)   # the repository calls uow.track(order)
+        order = await uow.orders.get(order_id)
         order.confirm()                      # the aggregate records OrderConfirmed
+        uow.record(order.pull_events())      # the mapper turns them into outbox messages
         await uow.commit()                   # flush, outbox rows, COMMIT, ring the relay
+
+Events are recorded one way: the use case hands them to :meth:`SqlaUnitOfWork.record` (the
+port is :class:`shared.unit_of_work.TransactionalUnitOfWork`). Nothing is collected behind its
+back, so what a transaction publishes is read in the use case.
 
 Only the unit of work commits. Leaving the block without ``commit()`` (or with an exception)
 rolls everything back, events included.
@@ -19,31 +24,20 @@ same Idempotency-Key), which nothing re-runs blindly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Self
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.errors import DependencyUnavailableError, is_lost_connection
+from shared.errors import ConflictError, DependencyUnavailableError, is_lost_connection
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 from shared.resilience.timeouts import with_timeout
 
-__all__ = ["EventMapper", "EventSource", "SqlaUnitOfWork"]
+__all__ = ["EventMapper", "SqlaUnitOfWork"]
 
-A = TypeVar("A")
-
-
-@runtime_checkable
-class EventSource(Protocol):
-    """An aggregate that records domain events (plain objects) until they are pulled."""
-
-    def pull_events(self) -> Sequence[object]:
-        """Return the events recorded since the last pull, oldest first, and forget them."""
-        ...
-
-
-EventMapper = Callable[[object], OutboxMessage]
+EventMapper = Callable[[Any], OutboxMessage]
 """Turns one domain event into the integration message to publish (raise for unknown ones)."""
 
 
@@ -57,9 +51,10 @@ class SqlaUnitOfWork:
         doorbell: rung after a commit that wrote messages: a ``RelayWakeup`` wakes a relay in
             this process, a ``PgNotifyDoorbell`` the relays of other processes.
         commit_timeout_s: the budget of the flush + outbox insert + COMMIT.
+        conflict_on_integrity_error: a unique violation at commit (two requests creating the
+            same thing at once) becomes :class:`~shared.errors.ConflictError`, a 409.
 
-    Events are collected from tracked aggregates first (in tracking order), then from any other
-    object in the session that has ``pull_events``. A key's events keep their order.
+    Messages are written in the order they were recorded, so a key's events keep their order.
     """
 
     def __init__(
@@ -70,14 +65,15 @@ class SqlaUnitOfWork:
         mapper: EventMapper,
         doorbell: Doorbell | None = None,
         commit_timeout_s: float = 10.0,
+        conflict_on_integrity_error: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._outbox = outbox
         self._mapper = mapper
         self._doorbell = doorbell
         self._commit_timeout_s = commit_timeout_s
+        self._conflict_on_integrity_error = conflict_on_integrity_error
         self._session: AsyncSession | None = None
-        self._tracked: list[EventSource] = []
         self._messages: list[OutboxMessage] = []
         self._finished = False
 
@@ -93,7 +89,7 @@ class SqlaUnitOfWork:
         if self._session is not None:
             raise RuntimeError("the unit of work is already open")
         self._session = self._session_factory()
-        self._tracked, self._messages, self._finished = [], [], False
+        self._messages, self._finished = [], False
         await self._session.begin()
         return self
 
@@ -117,29 +113,19 @@ class SqlaUnitOfWork:
                 raise
         finally:
             await session.close()
-            self._tracked, self._messages = [], []
+            self._messages = []
 
-    def track(self, aggregate: A) -> A:
-        """Collect ``aggregate``'s events at commit (repositories call it on load and add)."""
-        if not isinstance(aggregate, EventSource):
-            raise TypeError(f"{type(aggregate).__name__} has no pull_events()")
-        if all(aggregate is not seen for seen in self._tracked):
-            self._tracked.append(aggregate)
-        return aggregate
+    def record(self, events: Iterable[Any]) -> None:
+        """Stage domain events; the mapper turns each into an outbox row written at commit.
+
+        Mapping happens here, not at commit, so an unmapped event fails the use case where it
+        was recorded.
+        """
+        self.publish(*(self._mapper(event) for event in events))
 
     def publish(self, *messages: OutboxMessage) -> None:
         """Queue messages that come from no aggregate (commands to another service)."""
         self._messages.extend(messages)
-
-    def _collect(self, session: AsyncSession) -> list[OutboxMessage]:
-        sources: list[EventSource] = list(self._tracked)
-        for obj in (*session.identity_map.values(), *session.new):
-            if isinstance(obj, EventSource) and all(obj is not s for s in sources):
-                sources.append(obj)
-        messages = [self._mapper(event) for source in sources for event in source.pull_events()]
-        messages.extend(self._messages)
-        self._messages = []
-        return messages
 
     async def commit(self) -> None:
         """Flush the aggregates, write their events to the outbox, commit, ring the relay.
@@ -151,16 +137,21 @@ class SqlaUnitOfWork:
         session = self.session
         if self._finished:
             raise RuntimeError("the unit of work has already committed or rolled back")
-        messages = await with_timeout(
-            self._write(session), self._commit_timeout_s, operation="uow.commit"
-        )
+        try:
+            messages = await with_timeout(
+                self._write(session), self._commit_timeout_s, operation="uow.commit"
+            )
+        except IntegrityError as exc:
+            if not self._conflict_on_integrity_error:
+                raise
+            raise ConflictError() from exc
         self._finished = True
         if messages and self._doorbell is not None:
             self._doorbell.ring()
 
     async def _write(self, session: AsyncSession) -> int:
         await session.flush()
-        messages = self._collect(session)
+        messages, self._messages = self._messages, []
         if messages:
             await self._outbox.add_many(session, messages)
         try:

@@ -14,11 +14,12 @@ import structlog
 from fastapi import FastAPI
 
 from shared.db import check_postgres
+from shared.housekeeping import RELAY_CLEANUP_OFF, Housekeeping
 from shared.http.app import create_app
 from shared.http.server import GracefulServer, server_config
 from shared.inbox.process import ConsumerProcess
 from shared.observability import configure_process
-from shared.outbox import OutboxRelay, relay_producer_factory
+from shared.outbox import OutboxRelay, RelayConfig, relay_producer_factory
 from shared.process._resources import ProcessResources
 from shared.process._spec import ServiceSpec, Worker
 from shared.runtime import run
@@ -112,16 +113,23 @@ def build_units(
         process = consumers.process
         units.append(_Consumers("consumer", process.health, process, consumers.partitions))
     if "relay" in roles and spec.outbox is not None:
+        chores = spec.housekeeping(settings, resources.engine) if spec.housekeeping else ()
         relay = OutboxRelay(
             database=settings.database,
             producer_factory=relay_producer_factory(settings.kafka, service),
             service=service,
             table=spec.outbox,
+            # The service's housekeeping purges the outbox (with its metrics) instead.
+            config=RelayConfig(cleanup_interval_s=RELAY_CLEANUP_OFF) if chores else None,
         )
         resources.attach_relay(relay)
         checks = {"postgres": partial(check_postgres, resources.engine), "kafka": resources.kafka}
         health = _health_app(settings, f"Ordo {service} relay", release, checks)
-        units.append(_Loops("relay", health, [Worker(f"{service}-relay", relay.run, relay.stop)]))
+        loops = [Worker(f"{service}-relay", relay.run, relay.stop)]
+        if chores:
+            keeper = Housekeeping(chores)
+            loops.append(Worker(f"{service}-housekeeping", keeper.run, keeper.stop))
+        units.append(_Loops("relay", health, loops))
     if "worker" in roles and spec.workers is not None:
         workers = spec.workers(settings, resources)
         checks = {"postgres": partial(check_postgres, resources.engine)}

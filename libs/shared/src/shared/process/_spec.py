@@ -8,7 +8,9 @@ from typing import Generic, TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.housekeeping import Chore
 from shared.http.app import Closer
 from shared.inbox.process import ConsumerProcess
 from shared.periodic import PeriodicJob
@@ -80,6 +82,9 @@ class ServiceSpec(Generic[S]):
         consumers: builds the consumer process.
         outbox: the outbox table; the chassis runs its relay (None: the service has no relay).
         workers: builds the background loops (None: no worker role).
+        housekeeping: builds the service's periodic deletions on the process's engine
+            (``<service>/housekeeping.py``, :mod:`shared.housekeeping`); they run with the
+            relay role, which then leaves its outbox cleanup to them.
         health_ports: the port each role other than the API serves ``/health`` and
             ``/metrics`` on when it runs alone (the split layout); by default the settings'
             ``<role>_health_port`` fields (:func:`settings_ports`).
@@ -91,6 +96,7 @@ class ServiceSpec(Generic[S]):
     consumers: Callable[[S, ProcessResources], Consumers] | None = None
     outbox: Table | None = None
     workers: Callable[[S, ProcessResources], Sequence[Worker]] | None = None
+    housekeeping: Callable[[S, AsyncEngine], Sequence[Chore]] | None = None
     health_ports: Callable[[S], Mapping[str, int]] = field(default=settings_ports)
 
     @property

@@ -14,7 +14,6 @@ from catalog.application.use_cases.list_stock_levels import ListStockLevels
 from catalog.application.use_cases.release_reservation import ReleaseReservation
 from catalog.application.use_cases.reserve_for_order import ReserveForOrder
 from catalog.application.use_cases.update_price import UpdatePrice
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 
 __all__ = ["CatalogUseCases"]
 
@@ -33,4 +32,3 @@ class CatalogUseCases:
     reserve_for_order: ReserveForOrder
     release_reservation: ReleaseReservation
     commit_reservation: CommitReservation
-    purge_idempotency_keys: PurgeExpiredIdempotencyKeys

@@ -1,10 +1,10 @@
 """Catalog's processes declared once; ``ordo-catalog`` runs the roles ``ORDO_ROLES`` names.
 
-Roles: ``api`` (contracts/openapi/catalog.yaml with its read caches, and the periodic purge of
-expired Idempotency-Keys; ``ORDO_HTTP_PORT`` 8002), ``consumer`` (reserves, releases and
-commits stock on ``orders.events``, group ``catalog``), ``relay`` (the outbox to
-``catalog.events``). All of them by default, in one process on port 8002; each alone is also
-``ordo-catalog-<role>``, on its own health port (8102, 8202) when it is not the API.
+Roles: ``api`` (contracts/openapi/catalog.yaml with its read caches; ``ORDO_HTTP_PORT`` 8002),
+``consumer`` (reserves, releases and commits stock on ``orders.events``, group ``catalog``),
+``relay`` (the outbox to ``catalog.events``, and the housekeeping of ``catalog.housekeeping``). All
+of them by default, in one process on port 8002; each alone is also ``ordo-catalog-<role>``, on its
+own health port (8102, 8202) when it is not the API.
 
 The ``worker`` role runs bulk stock imports (shared.jobs: leased, heartbeated, resumed from
 their checkpoint after a crash; ``ordo-catalog-worker`` alone, health on 8302).
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from catalog.adapters.persistence.tables import outbox
 from catalog.bootstrap import CatalogSettings, build_app, build_consumer, build_workers
+from catalog.housekeeping import chores
 from shared.process import Consumers, ProcessResources, ServiceSpec, run_service
 
 
@@ -29,6 +30,7 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     workers=lambda settings, resources: build_workers(settings, resources=resources),
+    housekeeping=chores,
 )
 
 

@@ -17,7 +17,6 @@ from identity.application.use_cases.remove_member import RemoveMember
 from identity.application.use_cases.rotate_signing_key import EnsureSigningKey, RotateSigningKey
 from identity.application.use_cases.sign_up import SignUp
 from identity.application.use_cases.switch_org import SwitchOrg
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 
 __all__ = ["IdentityUseCases"]
 
@@ -40,4 +39,3 @@ class IdentityUseCases:
     get_jwks: GetJwks
     rotate_signing_key: RotateSigningKey
     ensure_signing_key: EnsureSigningKey
-    purge_idempotency_keys: PurgeExpiredIdempotencyKeys

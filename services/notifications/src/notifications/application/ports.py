@@ -174,10 +174,6 @@ class Housekeeping(Protocol):
         """Delete up to ``limit`` endpoints deleted before the cutoff and without deliveries."""
         ...
 
-    async def purge_idempotency_keys(self, *, now: datetime) -> int:
-        """Delete expired idempotency records."""
-        ...
-
 
 class UnitOfWork(TransactionalUnitOfWork[DomainEvent], Protocol):
     """One transaction: the repositories, staged events, commit."""

@@ -1,13 +1,14 @@
 """Notifications' processes declared once; ``ordo-notifications`` runs the roles ``ORDO_ROLES``
 names.
 
-Roles: ``api`` (webhook endpoints and the delivery log; ``ORDO_HTTP_PORT`` 8005), ``consumer``
-(one delivery per subscribed endpoint for each order and payment event, group
-``notifications``), ``relay`` (the outbox to ``notifications.events``), ``worker`` (signs and
-sends due deliveries, retried with backoff, a circuit breaker per endpoint; claims are leased,
-so any number of replicas may run). All of them by default, in one process on port 8005; each
-alone is also ``ordo-notifications-<role>``, on its own health port (8105, 8205, 8305) when it
-is not the API. On SIGTERM the worker claims nothing more and waits for its attempts in flight.
+Roles: ``api`` (webhook endpoints and the delivery log; ``ORDO_HTTP_PORT`` 8005), ``consumer`` (one
+delivery per subscribed endpoint for each order and payment event, group ``notifications``),
+``relay`` (the outbox to ``notifications.events``, and the housekeeping of
+``notifications.housekeeping``), ``worker`` (signs and sends due deliveries, retried with backoff,
+a circuit breaker per endpoint; claims are leased, so any number of replicas may run). All of them
+by default, in one process on port 8005; each alone is also ``ordo-notifications-<role>``, on its
+own health port (8105, 8205, 8305) when it is not the API. On SIGTERM the worker claims nothing
+more and waits for its attempts in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from notifications.bootstrap import (
     build_consumer,
     build_worker,
 )
+from notifications.housekeeping import chores
 from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
 
 
@@ -38,6 +40,7 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
+    housekeeping=chores,
     workers=_workers,
 )
 

@@ -17,7 +17,6 @@ from orders.application.use_cases.on_stock_released import OnStockReleased
 from orders.application.use_cases.on_stock_reserved import OnStockReserved
 from orders.application.use_cases.place_order import PlaceOrder
 from orders.application.use_cases.sweep_deadlines import SweepDeadlines
-from shared.idempotency import PurgeExpiredIdempotencyKeys
 
 __all__ = ["OrdersUseCases"]
 
@@ -37,4 +36,3 @@ class OrdersUseCases:
     on_payment_failed: OnPaymentFailed
     on_payment_authorization_deferred: OnPaymentAuthorizationDeferred
     sweep_deadlines: SweepDeadlines
-    purge_idempotency_keys: PurgeExpiredIdempotencyKeys

@@ -1,16 +1,17 @@
 """Orders' processes declared once; ``ordo-orders`` runs the roles ``ORDO_ROLES`` names.
 
-Roles: ``api`` (contracts/openapi/orders.yaml, ``ORDO_HTTP_PORT`` 8003), ``consumer`` (the
-saga on ``catalog.events`` and ``payments.events``, group ``orders``), ``relay`` (the outbox
-to ``orders.events``), ``worker`` (the deadline sweeper and the Idempotency-Key purge). All of
-them by default, in one process on port 8003; each alone is also ``ordo-orders-<role>``, on its
-own health port (8103, 8203, 8303) when it is not the API.
+Roles: ``api`` (contracts/openapi/orders.yaml, ``ORDO_HTTP_PORT`` 8003), ``consumer`` (the saga on
+``catalog.events`` and ``payments.events``, group ``orders``), ``relay`` (the outbox to
+``orders.events``, and the housekeeping of ``orders.housekeeping``), ``worker`` (the deadline
+sweeper). All of them by default, in one process on port 8003; each alone is also
+``ordo-orders-<role>``, on its own health port (8103, 8203, 8303) when it is not the API.
 """
 
 from __future__ import annotations
 
 from orders.adapters.persistence.tables import outbox
 from orders.bootstrap import OrdersSettings, build_app, build_consumer, build_worker
+from orders.housekeeping import chores
 from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
 
 
@@ -30,6 +31,7 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
+    housekeeping=chores,
     workers=_workers,
 )
 

@@ -31,7 +31,6 @@ from catalog.adapters.http.schemas import (
     UpdatePriceRequest,
 )
 from catalog.application.facade import CatalogUseCases
-from catalog.application.idempotency import IdempotentRequest
 from catalog.application.ports import ProductFilter, StockLevel
 from catalog.application.use_cases.create_product import CreateProductInput
 from catalog.domain.model import Product
@@ -39,7 +38,7 @@ from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ValidationError
 from shared.http.idempotency import IdempotencyKey, idempotent_response
-from shared.idempotency import IdempotentResponse, request_fingerprint
+from shared.idempotency import IdempotentRequest, IdempotentResponse, request_fingerprint
 from shared.ids import new_id
 
 __all__ = ["build_router"]

@@ -9,21 +9,18 @@ invalidates the cache entries they touch there, for API writes and saga steps al
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Self
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.adapters.messaging.events import to_message
 from catalog.adapters.persistence.repositories import SqlaProductRepository, SqlaStockRepository
 from catalog.adapters.persistence.reservations import SqlaReservationRepository
 from catalog.adapters.persistence.tables import idempotency_keys, jobs
-from catalog.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
 from shared.db.idempotency import SqlaIdempotencyRecords
-from shared.errors import ConflictError
 from shared.jobs.sqla import SqlaJobRecords
 from shared.outbox import Doorbell, Outbox, OutboxMessage
 
@@ -33,13 +30,6 @@ AfterCommit = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 """Told which messages a transaction wrote once it committed (cache invalidation)."""
 
 log = structlog.get_logger(__name__)
-
-
-def _map(event: object) -> OutboxMessage:
-    """The chassis' event mapper (for tracked aggregates): catalog's domain events only."""
-    if not isinstance(event, DomainEvent):
-        raise TypeError(f"not a catalog event: {type(event).__name__}")
-    return to_message(event)
 
 
 class CatalogUnitOfWork(SqlaUnitOfWork):
@@ -58,7 +48,13 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         doorbell: Doorbell | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
-        super().__init__(sessions, outbox=outbox, mapper=_map, doorbell=doorbell)
+        super().__init__(
+            sessions,
+            outbox=outbox,
+            mapper=to_message,
+            doorbell=doorbell,
+            conflict_on_integrity_error=True,
+        )
         self._after_commit = after_commit
         self._written: list[OutboxMessage] = []
 
@@ -74,11 +70,10 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         self._written = []
         return self
 
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events; they become outbox rows at commit."""
-        messages = [to_message(event) for event in events]
+    def publish(self, *messages: OutboxMessage) -> None:
+        """Stage messages (recorded events come through here too) and remember them."""
         self._written.extend(messages)
-        self.publish(*messages)
+        super().publish(*messages)
 
     async def commit(self) -> None:
         """Commit (outbox rows included); a unique violation at commit is a 409.
@@ -88,8 +83,6 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         """
         try:
             await super().commit()
-        except IntegrityError as exc:
-            raise ConflictError() from exc
         finally:
             await self._notify()
 

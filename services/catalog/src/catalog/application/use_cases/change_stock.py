@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from catalog.application.idempotency import (
-    IdempotentAnswer,
-    IdempotentRequest,
-    claim,
-    complete,
-    scope,
-)
 from catalog.application.permissions import POLICY
 from catalog.application.ports import StockLevel, UnitOfWork, UnitOfWorkFactory
 from catalog.domain.errors import ProductNotFoundError, StockVersionConflictError
 from catalog.domain.model import Product, StockItem
 from shared.auth.principal import Principal
 from shared.clock import Clock
+from shared.idempotency import IdempotentAnswer, IdempotentRequest, claim, complete
 
 __all__ = ["ChangeStock"]
 
@@ -91,7 +85,7 @@ class ChangeStock:
             IdempotencyInProgressError: the same request is still in flight (409).
         """
         POLICY.require(principal, "stock.write", org_id=org_id, not_found=ProductNotFoundError)
-        key_scope = scope(org_id, ADJUST)
+        key_scope = f"{org_id}:{ADJUST}"
         async with self._uow() as uow:
             replay = await claim(uow, key_scope, request)
             if replay is not None:

@@ -6,19 +6,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from catalog.application.idempotency import (
-    IdempotentAnswer,
-    IdempotentRequest,
-    claim,
-    complete,
-    scope,
-)
 from catalog.application.permissions import POLICY
 from catalog.application.ports import UnitOfWork, UnitOfWorkFactory
 from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Money, Product, StockItem
 from shared.auth.principal import Principal
 from shared.clock import Clock
+from shared.idempotency import IdempotentAnswer, IdempotentRequest, claim, complete
 
 __all__ = ["CreateProduct", "CreateProductInput"]
 
@@ -69,7 +63,7 @@ class CreateProduct:
             IdempotencyInProgressError: the same request is still in flight (409).
         """
         self._authorize(principal, command)
-        key_scope = scope(command.org_id, OPERATION)
+        key_scope = f"{command.org_id}:{OPERATION}"
         async with self._uow() as uow:
             replay = await claim(uow, key_scope, request)
             if replay is not None:

@@ -32,7 +32,6 @@ from identity.adapters.http.schemas import (
     TokenResponse,
 )
 from identity.application.facade import IdentityUseCases
-from identity.application.idempotency import IdempotentRequest
 from identity.application.ports import MemberView
 from identity.application.use_cases.add_member import AddMemberInput
 from identity.application.use_cases.log_in import LogInInput
@@ -40,7 +39,7 @@ from identity.application.use_cases.sign_up import SignUpInput
 from shared.auth.dependencies import BearerAuth
 from shared.auth.principal import Principal
 from shared.http.idempotency import IdempotencyKey, idempotent_response
-from shared.idempotency import IdempotentResponse, request_fingerprint
+from shared.idempotency import IdempotentRequest, IdempotentResponse, request_fingerprint
 
 __all__ = ["build_router"]
 

@@ -6,10 +6,8 @@ written in the same transaction as the rows they describe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Self
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.adapters.messaging.events import to_message
@@ -21,20 +19,11 @@ from identity.adapters.persistence.repositories import (
     SqlaUserRepository,
 )
 from identity.adapters.persistence.tables import idempotency_keys
-from identity.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
 from shared.db.idempotency import SqlaIdempotencyRecords
-from shared.errors import ConflictError
-from shared.outbox import Doorbell, Outbox, OutboxMessage
+from shared.outbox import Doorbell, Outbox
 
 __all__ = ["IdentityUnitOfWork"]
-
-
-def _map(event: object) -> OutboxMessage:
-    """The chassis' event mapper (for tracked aggregates): identity's domain events only."""
-    if not isinstance(event, DomainEvent):
-        raise TypeError(f"not an identity event: {type(event).__name__}")
-    return to_message(event)
 
 
 class IdentityUnitOfWork(SqlaUnitOfWork):
@@ -53,7 +42,13 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
         outbox: Outbox,
         doorbell: Doorbell | None = None,
     ) -> None:
-        super().__init__(sessions, outbox=outbox, mapper=_map, doorbell=doorbell)
+        super().__init__(
+            sessions,
+            outbox=outbox,
+            mapper=to_message,
+            doorbell=doorbell,
+            conflict_on_integrity_error=True,
+        )
 
     async def __aenter__(self) -> Self:
         """Begin the transaction and bind the repositories to its session."""
@@ -66,14 +61,3 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
         self.signing_keys = SqlaSigningKeyRepository(session)
         self.idempotency = SqlaIdempotencyRecords(session, idempotency_keys)
         return self
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events; they become outbox rows at commit."""
-        self.publish(*(to_message(event) for event in events))
-
-    async def commit(self) -> None:
-        """Commit (outbox rows included); a unique violation at commit is a 409."""
-        try:
-            await super().commit()
-        except IntegrityError as exc:
-            raise ConflictError() from exc

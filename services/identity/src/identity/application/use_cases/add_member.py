@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 
 from identity.application.authorization import authorize
-from identity.application.idempotency import IdempotentAnswer, IdempotentRequest
 from identity.application.ports import MemberView, UnitOfWork, UnitOfWorkFactory
 from identity.domain.errors import MemberAlreadyExistsError, UserNotFoundError
 from identity.domain.model import Membership, normalise_email
 from shared.auth.principal import Principal, Role
 from shared.clock import Clock
+from shared.idempotency import IdempotentAnswer, IdempotentRequest, claim, complete
 
 __all__ = ["AddMember", "AddMemberInput"]
 
@@ -66,16 +66,13 @@ class AddMember:
         scope = f"{org_id}:{OPERATION}"
         async with self._uow() as uow:
             actor = await authorize(uow, principal, "members.add", org_id=org_id)
-            stored = await uow.idempotency.claim(
-                scope=scope, key=request.key, fingerprint=request.fingerprint
-            )
-            if stored is not None:
-                return IdempotentAnswer(stored, replayed=True)
+            replay = await claim(uow, scope, request)
+            if replay is not None:
+                return replay
             member = await self._add(uow, actor, org_id, form)
-            response = request.render(member)
-            await uow.idempotency.complete(scope=scope, key=request.key, response=response)
+            answer = await complete(uow, scope, request, member)
             await uow.commit()
-        return IdempotentAnswer(response, replayed=False)
+        return answer
 
     async def _add(
         self, uow: UnitOfWork, actor: Membership, org_id: uuid.UUID, form: AddMemberInput

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from identity.application.ports import PasswordHasher, UnitOfWork, UnitOfWorkFactory
@@ -29,7 +30,11 @@ from identity.domain.model import (
 )
 from shared.auth.principal import Role
 from shared.clock import Clock
-from shared.idempotency import IdempotencyKeyReusedError, IdempotentResponse, request_fingerprint
+from shared.idempotency import (
+    CreatingOperation,
+    IdempotencyKeyReusedError,
+    IdempotentResponse,
+)
 from shared.ids import new_id
 
 __all__ = ["SignUp", "SignUpInput", "SignedUp"]
@@ -68,7 +73,9 @@ class SignUp:
         hasher: PasswordHasher,
         sessions: SessionIssuer,
         clock: Clock,
+        creating: CreatingOperation[Mapping[str, str]],
     ) -> None:
+        self._creating = creating
         self._uow = uow
         self._hasher = hasher
         self._sessions = sessions
@@ -95,7 +102,7 @@ class SignUp:
         email = normalise_email(form.email)
         scope = f"{OPERATION}:{hashlib.sha256(email.encode()).hexdigest()}"
         body = {"email": email, "display_name": form.display_name, "org_name": form.org_name}
-        fingerprint = request_fingerprint("POST", "/auth/signup", body)
+        fingerprint = self._creating.fingerprint(body)
         password_hash = await self._hasher.hash(form.password)
         async with self._uow() as uow:
             stored = await uow.idempotency.claim(scope=scope, key=key, fingerprint=fingerprint)
@@ -104,7 +111,7 @@ class SignUp:
             else:
                 session = await self._create(uow, form, email, password_hash)
                 ids = {"user_id": str(session.user_id), "org_id": str(session.org_id)}
-                response = IdempotentResponse(201, ids)
+                response = self._creating.render(ids)
                 await uow.idempotency.complete(scope=scope, key=key, response=response)
             await uow.commit()
         return SignedUp(session, replayed=stored is not None)

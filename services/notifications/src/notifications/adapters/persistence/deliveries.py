@@ -15,13 +15,11 @@ from notifications.adapters.persistence.tables import (
     attempts,
     deliveries,
     endpoints,
-    idempotency_keys,
 )
 from notifications.application.ports import DeliveryFilter
 from notifications.domain.delivery import Attempt, Delivery
 from notifications.domain.endpoint import WebhookEndpoint
 from notifications.domain.values import AttemptError, DeliveryStatus, WebhookEventType
-from shared.db.idempotency import purge_idempotency_records
 from shared.observability import saved_trace_context
 
 __all__ = ["SqlaDeliveryRepository", "SqlaHousekeeping"]
@@ -293,7 +291,3 @@ class SqlaHousekeeping:
         )
         result = await self._session.execute(delete(endpoints).where(endpoints.c.id.in_(batch)))
         return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def purge_idempotency_keys(self, *, now: datetime) -> int:
-        """Delete expired idempotency records."""
-        return await purge_idempotency_records(self._session, idempotency_keys, now)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Self
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifications.adapters.messaging.events import to_message
@@ -18,21 +17,12 @@ from notifications.adapters.persistence.deliveries import SqlaDeliveryRepository
 from notifications.adapters.persistence.endpoints import SqlaEndpointRepository
 from notifications.adapters.persistence.tables import idempotency_keys
 from notifications.domain.delivery import Delivery
-from notifications.domain.events import DomainEvent
 from shared.clock import Clock
 from shared.db import SqlaUnitOfWork
 from shared.db.idempotency import SqlaIdempotencyRecords
-from shared.errors import ConflictError
-from shared.outbox import Doorbell, Outbox, OutboxMessage
+from shared.outbox import Doorbell, Outbox
 
 __all__ = ["NotificationsUnitOfWork"]
-
-
-def _map(event: object) -> OutboxMessage:
-    """The chassis' event mapper: notifications' domain events only."""
-    if not isinstance(event, DomainEvent):
-        raise TypeError(f"not a notifications event: {type(event).__name__}")
-    return to_message(event)
 
 
 class _CountingDeliveries(SqlaDeliveryRepository):
@@ -71,7 +61,13 @@ class NotificationsUnitOfWork(SqlaUnitOfWork):
         deliveries_doorbell: Doorbell | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(sessions, outbox=outbox, mapper=_map, doorbell=doorbell)
+        super().__init__(
+            sessions,
+            outbox=outbox,
+            mapper=to_message,
+            doorbell=doorbell,
+            conflict_on_integrity_error=True,
+        )
         self._deliveries_doorbell = deliveries_doorbell
         self._clock = clock
 
@@ -85,15 +81,8 @@ class NotificationsUnitOfWork(SqlaUnitOfWork):
         self.housekeeping = SqlaHousekeeping(session)
         return self
 
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events; they become outbox rows at commit."""
-        self.publish(*(to_message(event) for event in events))
-
     async def commit(self) -> None:
         """Commit (outbox rows included); a unique violation at commit is a 409."""
-        try:
-            await super().commit()
-        except IntegrityError as exc:
-            raise ConflictError() from exc
+        await super().commit()
         if self.deliveries.scheduled and self._deliveries_doorbell is not None:
             self._deliveries_doorbell.ring()

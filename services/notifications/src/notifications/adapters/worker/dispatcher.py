@@ -1,4 +1,6 @@
-"""The delivery worker's loop: claim due deliveries into free slots, attempt them concurrently.
+"""The delivery worker: claim due deliveries into free slots, attempt them concurrently.
+
+The loop is the chassis' :class:`~shared.queue_worker.QueueWorker`.
 
 One slow or dead endpoint never holds the others up: each attempt occupies one of
 ``concurrency`` slots (an endpoint at most ``per_endpoint`` of them), a slot is refilled as soon
@@ -11,8 +13,6 @@ short transactions of their own (see the use cases); no transaction spans an HTT
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from collections import Counter
@@ -27,20 +27,17 @@ from notifications.application.use_cases.claim_due_deliveries import (
     ClaimDueDeliveries,
     ClaimedDelivery,
 )
-from notifications.application.use_cases.purge_expired_records import PurgeExpiredRecords
 from notifications.domain.values import DeliveryStatus
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import PgListener, RelayWakeup
-from shared.periodic import PeriodicJob
+from shared.queue_worker import Batch, QueueWorker
 
 __all__ = ["DeliveryWorker", "WorkerConfig"]
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
-
-PURGE_JOB = "notifications.purge_expired_records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,6 @@ class WorkerConfig:
         per_endpoint: attempts in flight at once to one endpoint.
         poll_interval_s: the longest sleep between two looks at the table.
         min_wait_s: the shortest sleep when something is due but could not be claimed.
-        purge_interval_s: how often the retention purge runs (0: never).
         stop_timeout_s: how long a stopping worker waits for attempts in flight.
         error_backoff_s: the pause after a failed claim (database down).
     """
@@ -61,12 +57,11 @@ class WorkerConfig:
     per_endpoint: int = 4
     poll_interval_s: float = 5.0
     min_wait_s: float = 0.05
-    purge_interval_s: float = 3600.0
     stop_timeout_s: float = 15.0
     error_backoff_s: float = 1.0
 
 
-class DeliveryWorker:
+class DeliveryWorker(QueueWorker[ClaimedDelivery]):
     """Runs deliveries until :meth:`stop` (``serve_with_worker`` wires it to SIGTERM)."""
 
     def __init__(
@@ -74,109 +69,58 @@ class DeliveryWorker:
         *,
         claim: ClaimDueDeliveries,
         attempt: AttemptDelivery,
-        purge: PurgeExpiredRecords | None = None,
         listener: PgListener | None = None,
         config: WorkerConfig | None = None,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         wakeup: RelayWakeup | None = None,
     ) -> None:
-        self.config = config or WorkerConfig()
-        self.wakeup = wakeup or RelayWakeup()
-        self._claim, self._attempt, self._purge = claim, attempt, purge
-        self._listener = listener
-        self._clock = clock or SystemClock()
+        self.config = config = config or WorkerConfig()
+        self._claim, self._attempt = claim, attempt
         self._metrics = metrics or default_metrics()
-        self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_flight: Counter[uuid.UUID] = Counter()
+        self._endpoints: Counter[uuid.UUID] = Counter()  # attempts in flight per endpoint
+        super().__init__(
+            name="notifications.worker",
+            wakeup=wakeup,
+            concurrency=config.concurrency,
+            poll_interval_s=config.poll_interval_s,
+            min_wait_s=config.min_wait_s,
+            error_backoff_s=config.error_backoff_s,
+            stop_timeout_s=config.stop_timeout_s,
+            listener=listener,
+            clock=clock,
+        )
 
-    def stop(self) -> None:
-        """Finish the attempts in flight and return from :meth:`run`."""
-        self._stopping.set()
-        self.wakeup.ring()
+    async def claim(self, free: int) -> Batch[ClaimedDelivery]:
+        """Claim up to ``free`` due deliveries, at most ``per_endpoint`` per endpoint in flight.
 
-    @property
-    def in_flight(self) -> int:
-        """Attempts running now."""
-        return len(self._tasks)
-
-    async def run(self) -> None:
-        """Deliver until stopped; then wait (bounded) for the attempts in flight."""
-        helpers: list[asyncio.Task[None]] = []
-        if self._listener is not None:
-            helpers.append(asyncio.create_task(self._listener.run(self._stopping)))
-        if self._purge is not None and self.config.purge_interval_s > 0:
-            records = self._purge
-            purge = PeriodicJob(
-                PURGE_JOB,
-                lambda: self._purge_once(records),
-                interval_s=self.config.purge_interval_s,
-                metrics=self._metrics,
-            )
-            helpers.append(asyncio.create_task(purge.run()))
-        try:
-            while not self._stopping.is_set():
-                seen = self.wakeup.generation
-                try:
-                    claimed = await self.claim_round()
-                    if self.in_flight >= self.config.concurrency:
-                        wait = self.config.poll_interval_s  # a finishing attempt rings
-                    elif claimed:
-                        continue  # slots are free and more may be due: look again at once
-                    else:
-                        wait = await self._idle_wait()
-                except Exception as error:
-                    log.warning(
-                        "notifications.worker.claim_failed",
-                        error_type=type(error).__name__,
-                        error=str(error)[:300],
-                    )
-                    wait = self.config.error_backoff_s
-                await self.wakeup.wait(seen, wait)
-        finally:
-            await self._drain()
-            for helper in helpers:
-                helper.cancel()
-            for helper in helpers:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await helper
-
-    async def claim_round(self) -> int:
-        """Fill the free slots with due deliveries; return how many attempts started."""
-        free = self.config.concurrency - self.in_flight
-        if free <= 0:
-            return 0
+        Something claimed: look again at once while slots are free. Nothing: sleep until the
+        earliest claimable delivery is due.
+        """
+        per_endpoint = self.config.per_endpoint
         claimed = await self._claim(
-            limit=free, per_endpoint=self.config.per_endpoint, in_flight=self._in_flight
+            limit=free, per_endpoint=per_endpoint, in_flight=self._endpoints
         )
         for delivery in claimed:
-            self._start(delivery)
-        return len(claimed)
+            self._endpoints[delivery.endpoint_id] += 1
+        if claimed:
+            return Batch(claimed, more=True)
+        due = await self._claim.next_due_at(per_endpoint=per_endpoint, in_flight=self._endpoints)
+        return Batch((), next_due_at=due)
 
-    async def _idle_wait(self) -> float:
-        """Seconds until the next claimable delivery is due (capped by the poll interval)."""
-        due = await self._claim.next_due_at(
-            per_endpoint=self.config.per_endpoint, in_flight=self._in_flight
-        )
-        if due is None:
-            return self.config.poll_interval_s
-        seconds = (due - self._clock.now()).total_seconds()
-        return min(max(seconds, self.config.min_wait_s), self.config.poll_interval_s)
+    def task_name(self, item: ClaimedDelivery) -> str:
+        """``webhook-attempt``."""
+        return "webhook-attempt"
 
-    def _start(self, delivery: ClaimedDelivery) -> None:
-        self._in_flight[delivery.endpoint_id] += 1
-        task = asyncio.create_task(self._run_attempt(delivery), name="webhook-attempt")
-        self._tasks.add(task)
+    def released(self, item: ClaimedDelivery) -> None:
+        """Free the endpoint's slot."""
+        self._endpoints[item.endpoint_id] -= 1
+        if self._endpoints[item.endpoint_id] <= 0:
+            del self._endpoints[item.endpoint_id]
 
-        def done(finished: asyncio.Task[None]) -> None:
-            self._tasks.discard(finished)
-            self._in_flight[delivery.endpoint_id] -= 1
-            if self._in_flight[delivery.endpoint_id] <= 0:
-                del self._in_flight[delivery.endpoint_id]
-            self.wakeup.ring()
-
-        task.add_done_callback(done)
+    async def handle(self, item: ClaimedDelivery) -> None:
+        """Attempt one delivery and record its outcome."""
+        await self._run_attempt(item)
 
     async def _run_attempt(self, delivery: ClaimedDelivery) -> None:
         # A child of the consumer span that scheduled the delivery: the event's trace shows
@@ -233,25 +177,3 @@ class DeliveryWorker:
             endpoint_disabled=outcome.endpoint_disabled,
             took_ms=int((time.perf_counter() - started) * 1000),
         )
-
-    async def _drain(self) -> None:
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.stop_timeout_s)
-        for task in pending:  # their leases run out: the deliveries are attempted again
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-
-    @staticmethod
-    async def _purge_once(purge: PurgeExpiredRecords) -> int:
-        """One retention purge (the purge job's run); returns the records it deleted."""
-        report = await purge()
-        if report.deliveries or report.endpoints or report.idempotency_keys:
-            log.info(
-                "notifications.worker.purged",
-                deliveries=report.deliveries,
-                endpoints=report.endpoints,
-                idempotency_keys=report.idempotency_keys,
-            )
-        return report.deliveries + report.endpoints + report.idempotency_keys

@@ -1,5 +1,5 @@
-"""Retention: delete finished deliveries and deleted endpoints older than the retention period,
-and expired idempotency keys, in bounded batches (one short transaction each)."""
+"""Retention of the delivery log: delete finished deliveries and deleted endpoints older than the
+retention period, in bounded batches (one short transaction each)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,17 @@ class PurgeReport:
 
     deliveries: int
     endpoints: int
-    idempotency_keys: int
 
 
 class PurgeExpiredRecords:
-    """The worker runs it now and then."""
+    """Notifications' housekeeping runs it now and then (``notifications.housekeeping``)."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, rules: DeliveryRules) -> None:
         self._uow, self._clock, self._rules = uow, clock, rules
 
     async def __call__(self, *, max_batches: int = 100) -> PurgeReport:
         """Purge until nothing is left or ``max_batches`` batches of each kind ran."""
-        now = self._clock.now()
-        cutoff = now - self._rules.retention
+        cutoff = self._clock.now() - self._rules.retention
         batch = self._rules.purge_batch
         deliveries = endpoints = 0
         for _ in range(max_batches):
@@ -49,7 +47,4 @@ class PurgeExpiredRecords:
             endpoints += deleted
             if deleted < batch:
                 break
-        async with self._uow() as uow:
-            keys = await uow.housekeeping.purge_idempotency_keys(now=now)
-            await uow.commit()
-        return PurgeReport(deliveries, endpoints, keys)
+        return PurgeReport(deliveries, endpoints)

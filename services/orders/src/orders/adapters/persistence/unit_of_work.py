@@ -9,7 +9,6 @@ wakes the relay at once, so the saga does not wait for the relay's polling inter
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Self
 
@@ -18,20 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orders.adapters.messaging.events import to_message
 from orders.adapters.persistence.repositories import SqlaOrderRepository
 from orders.adapters.persistence.tables import idempotency_keys
-from orders.domain.events import DomainEvent
 from shared.clock import Clock
 from shared.db import SqlaUnitOfWork
 from shared.db.idempotency import DEFAULT_TTL, SqlaIdempotencyRecords
-from shared.outbox import Doorbell, Outbox, OutboxMessage
+from shared.outbox import Doorbell, Outbox
 
 __all__ = ["OrdersUnitOfWork"]
-
-
-def _map(event: object) -> OutboxMessage:
-    """The chassis' event mapper (for tracked aggregates): orders' domain events only."""
-    if not isinstance(event, DomainEvent):
-        raise TypeError(f"not an orders event: {type(event).__name__}")
-    return to_message(event)
 
 
 class OrdersUnitOfWork(SqlaUnitOfWork):
@@ -49,7 +40,7 @@ class OrdersUnitOfWork(SqlaUnitOfWork):
         idempotency_ttl: timedelta = DEFAULT_TTL,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(sessions, outbox=outbox, mapper=_map, doorbell=doorbell)
+        super().__init__(sessions, outbox=outbox, mapper=to_message, doorbell=doorbell)
         self._idempotency_ttl = idempotency_ttl
         self._clock = clock
 
@@ -62,7 +53,3 @@ class OrdersUnitOfWork(SqlaUnitOfWork):
             session, idempotency_keys, ttl=self._idempotency_ttl, clock=self._clock
         )
         return self
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events; they become outbox rows at commit."""
-        self.publish(*(to_message(event) for event in events))

@@ -1,16 +1,16 @@
-"""The saga worker: sweep passed deadlines every interval, purge expired keys now and then.
+"""The saga worker: sweep passed deadlines every interval.
 
-Two :class:`~shared.periodic.PeriodicJob` s run side by side: each run is counted in
+The sweep is a :class:`~shared.periodic.PeriodicJob`: each run is counted in
 ``jobs_total{job, outcome}``; a failed run (database down) is logged and tried again at the
 next interval, it never ends the process. Several workers may run: the sweep locks rows with
-``SKIP LOCKED`` and the purge is one idempotent DELETE. ``orders_saga_deadlines_held`` is 1
+``SKIP LOCKED``. Expired Idempotency-Keys go with ``orders.housekeeping``.
+``orders_saga_deadlines_held`` is 1
 while the sweeper holds deadlines because the saga's path is down or recovering
 (docs/runbooks/saga-deadlines.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,10 +21,9 @@ from orders.application.facade import OrdersUseCases
 from shared.observability.metrics import Metrics, default_metrics
 from shared.periodic import PeriodicJob
 
-__all__ = ["PURGE_JOB", "SWEEP_JOB", "SagaWorker"]
+__all__ = ["SWEEP_JOB", "SagaWorker"]
 
 SWEEP_JOB = "orders.sweep_deadlines"
-PURGE_JOB = "orders.purge_idempotency_keys"
 _lock = threading.Lock()
 _held: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
 
@@ -63,7 +62,6 @@ class SagaWorker:
         *,
         sweep_interval_s: float = 1.0,
         batch_size: int = 100,
-        purge_interval_s: float = 300.0,
         metrics: Metrics | None = None,
         closers: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
@@ -74,9 +72,6 @@ class SagaWorker:
         self._sweeper = PeriodicJob(
             SWEEP_JOB, self._sweep, interval_s=sweep_interval_s, metrics=metrics
         )
-        self._purger = PeriodicJob(
-            PURGE_JOB, self._uc.purge_idempotency_keys, interval_s=purge_interval_s, metrics=metrics
-        )
 
     @property
     def rounds(self) -> int:
@@ -86,21 +81,18 @@ class SagaWorker:
     def stop(self) -> None:
         """Finish the runs in progress and return from :meth:`run`."""
         self._sweeper.stop()
-        self._purger.stop()
 
     async def run(self) -> None:
-        """Sweep and purge, each every its interval, until stopped."""
+        """Sweep every interval until stopped."""
         try:
-            await asyncio.gather(self._sweeper.run(), self._purger.run())
+            await self._sweeper.run()
         finally:
             for close in self._closers:
                 await close()
 
     async def run_once(self) -> None:
-        """One sweep, and the first purge (tests drive the worker round by round)."""
+        """One sweep (tests drive the worker round by round)."""
         await self._sweeper.run_once()
-        if self._purger.runs == 0:
-            await self._purger.run_once()
 
     async def _sweep(self) -> int:
         """Sweep every due order, batch after batch (until stopped); return how many."""

@@ -16,19 +16,18 @@ from dataclasses import dataclass
 
 from orders.application.admission import ALWAYS_ADMIT, Admission
 from orders.application.permissions import POLICY
-from orders.application.ports import OrderPresenter, UnitOfWorkFactory
+from orders.application.ports import UnitOfWorkFactory
 from orders.domain.errors import OrderNotFoundError
 from orders.domain.model import Order
 from orders.domain.values import Deadlines, OrderLine
 from shared.auth.principal import Principal
 from shared.clock import Clock
-from shared.idempotency import IdempotentResponse, request_fingerprint
+from shared.idempotency import CreatingOperation, IdempotentResponse
 from shared.resilience.retry import RECONNECT, retry_transient
 
 __all__ = ["PlaceOrder", "PlaceOrderInput", "PlaceOrderResult"]
 
 OPERATION = "place_order"
-CREATED = 201
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +58,12 @@ class PlaceOrder:
         clock: Clock,
         new_id: Callable[[], uuid.UUID],
         deadlines: Deadlines,
-        presenter: OrderPresenter,
+        creating: CreatingOperation[Order],
         *,
         admission: Admission = ALWAYS_ADMIT,
     ) -> None:
         self._uow, self._clock, self._new_id = uow, clock, new_id
-        self._deadlines, self._present = deadlines, presenter
+        self._deadlines, self._creating = deadlines, creating
         self._admission = admission
 
     @retry_transient(RECONNECT, operation="orders.place_order")
@@ -88,13 +87,11 @@ class PlaceOrder:
             deadlines=self._deadlines,
         )
         scope = f"{command.org_id}:{OPERATION}"
-        fingerprint = request_fingerprint(
-            "POST",
-            "/orders",
+        fingerprint = self._creating.fingerprint(
             {
                 "currency": command.currency,
                 "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in command.lines],
-            },
+            }
         )
         async with self._uow() as uow:
             stored = await uow.idempotency.claim(
@@ -104,7 +101,7 @@ class PlaceOrder:
                 return PlaceOrderResult(stored, replayed=True)
             await uow.orders.add(order)
             uow.record(order.pull_events())
-            response = IdempotentResponse(CREATED, self._present(order))
+            response = self._creating.render(order)
             await uow.idempotency.complete(
                 scope=scope, key=command.idempotency_key, response=response
             )

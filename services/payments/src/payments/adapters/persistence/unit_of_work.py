@@ -8,25 +8,16 @@ instead of at its next poll.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.adapters.messaging.events import to_message
 from payments.adapters.persistence.repository import SqlaPaymentRepository
-from payments.domain.events import DomainEvent
 from shared.db import SqlaUnitOfWork
-from shared.outbox import Doorbell, Outbox, OutboxMessage
+from shared.outbox import Doorbell, Outbox
 
 __all__ = ["PaymentsUnitOfWork"]
-
-
-def _map(event: object) -> OutboxMessage:
-    """The chassis' event mapper (for tracked aggregates): payments' domain events only."""
-    if not isinstance(event, DomainEvent):
-        raise TypeError(f"not a payments event: {type(event).__name__}")
-    return to_message(event)
 
 
 class PaymentsUnitOfWork(SqlaUnitOfWork):
@@ -48,7 +39,7 @@ class PaymentsUnitOfWork(SqlaUnitOfWork):
         doorbell: Doorbell | None = None,
         worker_doorbell: Doorbell | None = None,
     ) -> None:
-        super().__init__(sessions, outbox=outbox, mapper=_map, doorbell=doorbell)
+        super().__init__(sessions, outbox=outbox, mapper=to_message, doorbell=doorbell)
         self._worker_doorbell = worker_doorbell
         self._wake = False
 
@@ -58,10 +49,6 @@ class PaymentsUnitOfWork(SqlaUnitOfWork):
         self._wake = False
         self.payments = SqlaPaymentRepository(self.session)
         return self
-
-    def record(self, events: Iterable[DomainEvent]) -> None:
-        """Stage events; they become outbox rows at commit."""
-        self.publish(*(to_message(event) for event in events))
 
     def wake_worker(self) -> None:
         """Ring the worker's doorbell once this transaction has committed."""

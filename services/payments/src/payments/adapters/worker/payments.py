@@ -1,11 +1,11 @@
 """The payment worker: claims due payments and runs them, many at once, outside transactions.
 
-One loop claims up to its free capacity (a short transaction; ``SKIP LOCKED`` and leases keep
-workers apart), then each claimed payment runs as a task: the provider call with no transaction
-open, then the outcome's transaction (retried on transient database errors: it is idempotent).
-The loop sleeps until whichever comes first: a ring of the wake-up (a NOTIFY from the consumer,
-a finished task), the next payment falling due, or the polling interval (the fallback when a
-notification is lost). A payment whose worker dies is claimed again when its lease ends.
+The chassis' :class:`~shared.queue_worker.QueueWorker` is the loop (claim into free slots,
+sleep until the wake-up rings, the next payment falls due or the polling interval passes).
+Claims are a short transaction (``SKIP LOCKED`` and leases keep workers apart); each claimed
+payment runs as a task: the provider call with no transaction open, then the outcome's
+transaction (retried on transient database errors: it is idempotent). A payment whose worker
+dies is claimed again when its lease ends.
 
 Beside the loop, every ``measure_interval_s`` the worker measures the money that may still be
 held for cancelled orders (payments in ``voiding``: one indexed statement, never per request)
@@ -16,13 +16,9 @@ alerts on them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Protocol
 
 import structlog
 from opentelemetry import trace
@@ -36,9 +32,10 @@ from shared.observability import extract_context
 from shared.observability.metrics import Metrics, default_metrics
 from shared.outbox import RelayWakeup
 from shared.periodic import PeriodicJob
+from shared.queue_worker import Batch, Listener, QueueWorker
 from shared.resilience import RetryPolicy, run_with_retry
 
-__all__ = ["HELD_JOB", "Listener", "PaymentWorker"]
+__all__ = ["HELD_JOB", "PaymentWorker"]
 
 HELD_JOB = "payments.measure_held_authorizations"
 
@@ -57,6 +54,8 @@ _OUTCOMES = {
 # Waiting less than this for a due payment that could not be claimed (another worker is
 # claiming it right now) would only spin.
 _MIN_WAIT_S = 0.01
+# A failed claim (database down) is tried again after at most this long.
+_CLAIM_BACKOFF_S = 1.0
 _lock = threading.Lock()
 _gauges: weakref.WeakKeyDictionary[CollectorRegistry, tuple[Gauge, Gauge]] = (
     weakref.WeakKeyDictionary()
@@ -85,17 +84,7 @@ def _held_gauges(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
         return found
 
 
-class Listener(Protocol):
-    """Rings the worker's wake-up when another process made work due (LISTEN/NOTIFY)."""
-
-    listening: asyncio.Event
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Listen until ``stop`` is set."""
-        ...
-
-
-class PaymentWorker:
+class PaymentWorker(QueueWorker[Claim]):
     """Runs due payments until :meth:`stop`.
 
     Args:
@@ -124,27 +113,31 @@ class PaymentWorker:
         on_close: Callable[[], Awaitable[None]] | None = None,
         measure_interval_s: float | None = 15.0,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.wakeup = wakeup or RelayWakeup()
         self._uc = use_cases
-        self._concurrency = concurrency
-        self._poll_interval_s = poll_interval_s
-        self.listener = listener
         self._record_retry = record_retry or RetryPolicy(attempts=5, max_delay_s=1.0)
         self._clock = clock or SystemClock()
         self._metrics = metrics or default_metrics()
-        self._on_close = on_close
-        self._stopping = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
         self.runs = 0
         self._held, self._held_age = _held_gauges(self._metrics.registry)
-        self._measurer = (
+        measurer = (
             PeriodicJob(
                 HELD_JOB, self.measure_held, interval_s=measure_interval_s, metrics=self._metrics
             )
             if measure_interval_s is not None
             else None
+        )
+        super().__init__(
+            name="payments.worker",
+            wakeup=wakeup,
+            concurrency=concurrency,
+            poll_interval_s=poll_interval_s,
+            min_wait_s=_MIN_WAIT_S,
+            error_backoff_s=min(poll_interval_s, _CLAIM_BACKOFF_S),
+            stop_timeout_s=None,  # a payment in flight always records its outcome
+            listener=listener,
+            beside=(measurer,) if measurer is not None else (),
+            on_close=on_close,
+            clock=self._clock,
         )
 
     async def measure_held(self) -> int:
@@ -154,72 +147,17 @@ class PaymentWorker:
         self._held_age.set(held.oldest_age_s)
         return held.count
 
-    def stop(self) -> None:
-        """Finish the payments in flight, then return from :meth:`run`."""
-        self._stopping.set()
-        self.wakeup.ring()
+    async def claim(self, free: int) -> Batch[Claim]:
+        """Claim up to ``free`` due payments; when the next one falls due."""
+        work = await self._uc.claim_due_payments(free)
+        return Batch(work.claims, next_due_at=work.next_due_at)
 
-    async def run(self) -> None:
-        """Claim and run due payments until stopped."""
-        listening = (
-            asyncio.create_task(self.listener.run(self._stopping), name="payments-worker-listen")
-            if self.listener is not None
-            else None
-        )
-        if self._measurer is not None:
-            self._measurer.start()
-        log.info("payments.worker.started", concurrency=self._concurrency)
-        try:
-            while not self._stopping.is_set():
-                seen = self.wakeup.generation
-                wait_s = await self._round()
-                await self.wakeup.wait(seen, wait_s)
-        finally:
-            if self._measurer is not None:
-                await self._measurer.close()
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
-            if listening is not None:
-                self._stopping.set()
-                with contextlib.suppress(Exception):
-                    await listening
-            if self._on_close is not None:
-                await self._on_close()
-            log.info("payments.worker.stopped", runs=self.runs)
+    def task_name(self, item: Claim) -> str:
+        """``payment-<id>``."""
+        return f"payment-{item.payment_id}"
 
-    async def _round(self) -> float:
-        """Claim what fits and start it; return how long to sleep before the next round."""
-        free = self._concurrency - len(self._in_flight)
-        if free <= 0:
-            return self._poll_interval_s  # a finished task rings the wake-up
-        try:
-            work = await self._uc.claim_due_payments(free)
-        except Exception as error:
-            log.warning(
-                "payments.worker.claim_failed",
-                error_type=type(error).__name__,
-                error=str(error)[:300],
-            )
-            return min(self._poll_interval_s, 1.0)
-        for claim in work.claims:
-            task = asyncio.create_task(self._run_one(claim), name=f"payment-{claim.payment_id}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
-        if len(work.claims) == free:
-            return self._poll_interval_s  # maybe more is due: the next free slot rings
-        return self._until(work.next_due_at)
-
-    def _until(self, due: datetime | None) -> float:
-        if due is None:
-            return self._poll_interval_s
-        seconds = (due - self._clock.now()).total_seconds()
-        return min(self._poll_interval_s, max(seconds, _MIN_WAIT_S))
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self.wakeup.ring()
-
-    async def _run_one(self, claim: Claim) -> None:
+    async def handle(self, claim: Claim) -> None:
+        """Authorise or void one claimed payment, then record the outcome."""
         structlog.contextvars.bind_contextvars(
             payment_id=str(claim.payment_id),
             order_id=str(claim.order_id),

@@ -1,0 +1,74 @@
+"""A service's housekeeping, checked on its migrated database (``<service>/housekeeping.py``).
+
+A service's integration test calls :func:`check_housekeeping` with its ``chores`` function: the
+chores it declares are the ones expected, each runs once and succeeds, and the expired
+Idempotency-Keys go while the live ones stay. What each common chore deletes, and what it keeps,
+is proven in the chassis' own tests (libs/shared/tests/integration/test_housekeeping.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import FrozenClock
+from shared.db import create_session_factory
+from shared.db.idempotency import SqlaIdempotencyRecords
+from shared.housekeeping import Chore, Housekeeping
+from shared.idempotency import IdempotentResponse
+from shared.observability.metrics import Metrics
+
+__all__ = ["check_housekeeping"]
+
+_TTL = timedelta(hours=24)
+
+
+async def check_housekeeping(
+    chores: Callable[..., Sequence[Chore]],
+    settings: Any,
+    engine: AsyncEngine,
+    *,
+    expected: set[str],
+    idempotency_keys: Table | None = None,
+) -> None:
+    """Run ``chores(settings, engine, clock=...)`` once, an hour from now, and check them."""
+    now = datetime.now(UTC)
+    scope = f"housekeeping-test:{uuid.uuid4()}"
+    if idempotency_keys is not None:
+        await _claim(engine, idempotency_keys, scope, "due", now - _TTL + timedelta(minutes=30))
+        await _claim(engine, idempotency_keys, scope, "live", now)
+    metrics = Metrics(CollectorRegistry())
+    keeper = Housekeeping(
+        chores(settings, engine, clock=FrozenClock(now + timedelta(hours=1))), metrics=metrics
+    )
+    assert {chore.name for chore in keeper.chores} == expected
+    outcomes = await keeper.run_once()
+    assert outcomes == dict.fromkeys(expected, True), outcomes
+    for name in expected:
+        last = metrics.registry.get_sample_value(
+            "housekeeping_last_success_timestamp_seconds", {"job": name}
+        )
+        assert last is not None, name
+        assert last > now.timestamp(), name
+    if idempotency_keys is not None:
+        async with engine.connect() as conn:
+            keys = (
+                await conn.execute(
+                    select(idempotency_keys.c.key).where(idempotency_keys.c.scope == scope)
+                )
+            ).scalars()
+            assert list(keys) == ["live"]
+
+
+async def _claim(engine: AsyncEngine, table: Table, scope: str, key: str, at: datetime) -> None:
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        records = SqlaIdempotencyRecords(session, table, ttl=_TTL, clock=FrozenClock(at))
+        assert await records.claim(scope=scope, key=key, fingerprint="fp") is None
+        await records.complete(scope=scope, key=key, response=IdempotentResponse(201, {}))
