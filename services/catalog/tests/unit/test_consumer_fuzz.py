@@ -16,7 +16,7 @@ from catalog.adapters.messaging.handlers import (
     ORDER_CANCEL_REQUESTED,
     ORDER_CONFIRMED,
     ORDER_PLACED,
-    SKIPPED,
+    ORDERS_EVENTS,
     build_handlers,
 )
 from shared.inbox.fuzzing import Recorder, assert_applied_or_refused, deliver, records
@@ -40,7 +40,7 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ORDER_CANCEL_REQUESTED: st.fixed_dictionaries(_order),
     ORDER_CONFIRMED: st.fixed_dictionaries(_order),
 }
-TYPES = [*VALID, *SKIPPED]
+TYPES = [*VALID, *sorted(ORDERS_EVENTS.ignores)]
 
 
 @settings(max_examples=300, deadline=None)

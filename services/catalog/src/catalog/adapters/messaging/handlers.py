@@ -18,25 +18,30 @@ from catalog.application.use_cases.commit_reservation import CommitReservationIn
 from catalog.application.use_cases.release_reservation import ReleaseReservationInput
 from catalog.application.use_cases.reserve_for_order import ReserveForOrderInput
 from catalog.domain.model import RequestedLine
-from shared.inbox import Handler, InboxEvent, ignore_event
+from shared.inbox import Handler, InboxEvent
+from shared.inbox.subscription import Subscription
 
 __all__ = [
+    "ORDERS_EVENTS",
     "ORDER_CANCEL_REQUESTED",
     "ORDER_CONFIRMED",
     "ORDER_PLACED",
-    "SKIPPED",
     "build_handlers",
 ]
 
 ORDER_PLACED = "ordo.orders.order.placed.v1"
 ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
 ORDER_CONFIRMED = "ordo.orders.order.confirmed.v1"
-# The other order events are not for catalog: ignored (acknowledged without a transaction)
-# rather than dead-lettered as unknown types.
-SKIPPED = (
-    "ordo.orders.order.payment_requested.v1",
-    "ordo.orders.order.rejected.v1",
-    "ordo.orders.order.cancelled.v1",
+# What catalog does with each type of orders.events (checked against the contracts by
+# tests/unit/test_subscriptions.py). The ignored ones are acknowledged without a transaction.
+ORDERS_EVENTS = Subscription(
+    "orders.events",
+    handles={ORDER_PLACED, ORDER_CANCEL_REQUESTED, ORDER_CONFIRMED},
+    ignores={
+        "ordo.orders.order.payment_requested.v1",
+        "ordo.orders.order.rejected.v1",
+        "ordo.orders.order.cancelled.v1",
+    },
 )
 
 _SKU = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -100,9 +105,10 @@ def build_handlers(use_cases: CatalogUseCases) -> dict[str, Handler[Any]]:
             ),
         )
 
-    return {
-        **dict.fromkeys(SKIPPED, ignore_event),
-        ORDER_PLACED: on_order_placed,
-        ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
-        ORDER_CONFIRMED: on_order_confirmed,
-    }
+    return ORDERS_EVENTS.table(
+        {
+            ORDER_PLACED: on_order_placed,
+            ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
+            ORDER_CONFIRMED: on_order_confirmed,
+        }
+    )

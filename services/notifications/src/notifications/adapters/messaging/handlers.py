@@ -21,14 +21,15 @@ from notifications.application.facade import NotificationsUseCases
 from notifications.application.use_cases.schedule_deliveries import ScheduleDeliveriesInput
 from notifications.domain.values import WebhookEventType
 from shared.errors import ValidationError
-from shared.inbox import Handler, InboxEvent, ignore_event
+from shared.inbox import Handler, InboxEvent
+from shared.inbox.subscription import Subscription
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "ORDERS_EVENTS",
     "ORDER_HANDLED",
-    "ORDER_SKIPPED",
+    "PAYMENTS_EVENTS",
     "PAYMENT_HANDLED",
-    "PAYMENT_SKIPPED",
     "build_order_handlers",
     "build_payment_handlers",
 ]
@@ -41,17 +42,27 @@ ORDER_HANDLED = {
     "ordo.orders.order.rejected.v1": WebhookEventType.ORDER_REJECTED,
     "ordo.orders.order.cancelled.v1": WebhookEventType.ORDER_CANCELLED,
 }
-ORDER_SKIPPED = (
-    "ordo.orders.order.payment_requested.v1",
-    "ordo.orders.order.cancel_requested.v1",
+# What notifications does with each type of the topics it reads (checked against the contracts
+# by tests/unit/test_subscriptions.py). The ignored ones are acknowledged without a transaction.
+ORDERS_EVENTS = Subscription(
+    "orders.events",
+    handles=ORDER_HANDLED,
+    ignores={
+        "ordo.orders.order.payment_requested.v1",
+        "ordo.orders.order.cancel_requested.v1",
+    },
 )
 PAYMENT_HANDLED = {
     "ordo.payments.payment.authorized.v1": WebhookEventType.PAYMENT_AUTHORIZED,
     "ordo.payments.payment.failed.v1": WebhookEventType.PAYMENT_FAILED,
 }
-PAYMENT_SKIPPED = (
-    "ordo.payments.payment.authorization_deferred.v1",
-    "ordo.payments.payment.voided.v1",
+PAYMENTS_EVENTS = Subscription(
+    "payments.events",
+    handles=PAYMENT_HANDLED,
+    ignores={
+        "ordo.payments.payment.authorization_deferred.v1",
+        "ordo.payments.payment.voided.v1",
+    },
 )
 # When the event happened, per type (the payload's own field), if the envelope has no ce_time.
 _OCCURRED_AT = {
@@ -106,7 +117,7 @@ def to_input(event: InboxEvent, event_type: WebhookEventType) -> ScheduleDeliver
 def _handlers(
     use_cases: NotificationsUseCases,
     handled: dict[str, WebhookEventType],
-    skipped: tuple[str, ...],
+    subscription: Subscription,
 ) -> dict[str, Handler[Any]]:
     def on(event_type: WebhookEventType) -> Handler[NotificationsUnitOfWork]:
         async def handle(event: InboxEvent, uow: NotificationsUnitOfWork) -> None:
@@ -115,17 +126,14 @@ def _handlers(
         handle.__name__ = f"on_{event_type.value.replace('.', '_')}"
         return handle
 
-    return {
-        **dict.fromkeys(skipped, ignore_event),
-        **{ce_type: on(event_type) for ce_type, event_type in handled.items()},
-    }
+    return subscription.table({ce_type: on(event_type) for ce_type, event_type in handled.items()})
 
 
 def build_order_handlers(use_cases: NotificationsUseCases) -> dict[str, Handler[Any]]:
     """``{ce_type: handler}`` for the consumer of ``orders.events``."""
-    return _handlers(use_cases, ORDER_HANDLED, ORDER_SKIPPED)
+    return _handlers(use_cases, ORDER_HANDLED, ORDERS_EVENTS)
 
 
 def build_payment_handlers(use_cases: NotificationsUseCases) -> dict[str, Handler[Any]]:
     """``{ce_type: handler}`` for the consumer of ``payments.events``."""
-    return _handlers(use_cases, PAYMENT_HANDLED, PAYMENT_SKIPPED)
+    return _handlers(use_cases, PAYMENT_HANDLED, PAYMENTS_EVENTS)

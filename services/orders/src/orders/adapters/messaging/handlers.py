@@ -25,11 +25,12 @@ from orders.application.use_cases.on_stock_rejected import StockRejectedInput
 from orders.application.use_cases.on_stock_released import StockReleasedInput
 from orders.application.use_cases.on_stock_reserved import StockReservedInput
 from orders.domain.values import Money, OrderLine, RejectedLine
-from shared.inbox import Handler, InboxEvent, ignore_event
+from shared.inbox import Handler, InboxEvent
+from shared.inbox.subscription import Subscription
 
 __all__ = [
-    "CATALOG_SKIPPED",
-    "PAYMENTS_SKIPPED",
+    "CATALOG_EVENTS",
+    "PAYMENTS_EVENTS",
     "PAYMENT_AUTHORIZATION_DEFERRED",
     "PAYMENT_AUTHORIZED",
     "PAYMENT_FAILED",
@@ -46,15 +47,23 @@ STOCK_RELEASED = "ordo.catalog.stock.released.v1"
 PAYMENT_AUTHORIZED = "ordo.payments.payment.authorized.v1"
 PAYMENT_FAILED = "ordo.payments.payment.failed.v1"
 PAYMENT_AUTHORIZATION_DEFERRED = "ordo.payments.payment.authorization_deferred.v1"
-# The other events of these topics are not for orders: ignored (acknowledged without a
-# transaction) rather than dead-lettered as unknown types.
-CATALOG_SKIPPED = (
-    "ordo.catalog.product.created.v1",
-    "ordo.catalog.product.price_changed.v1",
-    "ordo.catalog.stock.level_changed.v1",
-    "ordo.catalog.stock.committed.v1",
+# What orders does with each type of the topics it reads (checked against the contracts by
+# tests/unit/test_subscriptions.py). The ignored ones are acknowledged without a transaction.
+CATALOG_EVENTS = Subscription(
+    "catalog.events",
+    handles={STOCK_RESERVED, STOCK_REJECTED, STOCK_RELEASED},
+    ignores={
+        "ordo.catalog.product.created.v1",
+        "ordo.catalog.product.price_changed.v1",
+        "ordo.catalog.stock.level_changed.v1",
+        "ordo.catalog.stock.committed.v1",
+    },
 )
-PAYMENTS_SKIPPED = ("ordo.payments.payment.voided.v1",)
+PAYMENTS_EVENTS = Subscription(
+    "payments.events",
+    handles={PAYMENT_AUTHORIZED, PAYMENT_FAILED, PAYMENT_AUTHORIZATION_DEFERRED},
+    ignores={"ordo.payments.payment.voided.v1"},
+)
 
 _SKU = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 _CURRENCY = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -166,12 +175,13 @@ def build_catalog_handlers(use_cases: OrdersUseCases) -> dict[str, Handler[Any]]
             uow, StockReleasedInput(org_id=reply.org_id, order_id=reply.order_id)
         )
 
-    return {
-        **dict.fromkeys(CATALOG_SKIPPED, ignore_event),
-        STOCK_RESERVED: on_stock_reserved,
-        STOCK_REJECTED: on_stock_rejected,
-        STOCK_RELEASED: on_stock_released,
-    }
+    return CATALOG_EVENTS.table(
+        {
+            STOCK_RESERVED: on_stock_reserved,
+            STOCK_REJECTED: on_stock_rejected,
+            STOCK_RELEASED: on_stock_released,
+        }
+    )
 
 
 def build_payment_handlers(use_cases: OrdersUseCases) -> dict[str, Handler[Any]]:
@@ -209,9 +219,10 @@ def build_payment_handlers(use_cases: OrdersUseCases) -> dict[str, Handler[Any]]
             ),
         )
 
-    return {
-        **dict.fromkeys(PAYMENTS_SKIPPED, ignore_event),
-        PAYMENT_AUTHORIZED: on_payment_authorized,
-        PAYMENT_FAILED: on_payment_failed,
-        PAYMENT_AUTHORIZATION_DEFERRED: on_payment_authorization_deferred,
-    }
+    return PAYMENTS_EVENTS.table(
+        {
+            PAYMENT_AUTHORIZED: on_payment_authorized,
+            PAYMENT_FAILED: on_payment_failed,
+            PAYMENT_AUTHORIZATION_DEFERRED: on_payment_authorization_deferred,
+        }
+    )

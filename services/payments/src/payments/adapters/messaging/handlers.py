@@ -21,13 +21,14 @@ from payments.application.facade import PaymentsUseCases
 from payments.application.use_cases.cancel_payment import CancelPaymentInput
 from payments.application.use_cases.request_payment import RequestPaymentInput
 from payments.domain.values import MAX_AMOUNT, Money
-from shared.inbox import Handler, InboxEvent, ignore_event
+from shared.inbox import Handler, InboxEvent
+from shared.inbox.subscription import Subscription
 
 __all__ = [
+    "ORDERS_EVENTS",
     "ORDER_CANCELLED",
     "ORDER_CANCEL_REQUESTED",
     "ORDER_PAYMENT_REQUESTED",
-    "SKIPPED",
     "build_handlers",
 ]
 
@@ -36,13 +37,18 @@ ORDER_CANCEL_REQUESTED = "ordo.orders.order.cancel_requested.v1"
 # A cancelled order's payment is cancelled (voided) again: a second chance for an authorisation
 # whose cancel request never took effect here. Idempotent, and rare next to the saga's traffic.
 ORDER_CANCELLED = "ordo.orders.order.cancelled.v1"
-# The other order events are not for payments: ignored (acknowledged without a transaction)
-# rather than dead-lettered as unknown types. A rejected order never asked for payment (it is
-# rejected at the stock step, before any payment request), so it can hold nothing.
-SKIPPED = (
-    "ordo.orders.order.placed.v1",
-    "ordo.orders.order.confirmed.v1",
-    "ordo.orders.order.rejected.v1",
+# What payments does with each type of orders.events (checked against the contracts by
+# tests/unit/test_subscriptions.py). The ignored ones are acknowledged without a transaction.
+# A rejected order never asked for payment (it is rejected at the stock step, before any
+# payment request), so it can hold nothing.
+ORDERS_EVENTS = Subscription(
+    "orders.events",
+    handles={ORDER_PAYMENT_REQUESTED, ORDER_CANCEL_REQUESTED, ORDER_CANCELLED},
+    ignores={
+        "ordo.orders.order.placed.v1",
+        "ordo.orders.order.confirmed.v1",
+        "ordo.orders.order.rejected.v1",
+    },
 )
 
 
@@ -105,9 +111,10 @@ def build_handlers(use_cases: PaymentsUseCases) -> dict[str, Handler[Any]]:
             ),
         )
 
-    return {
-        **dict.fromkeys(SKIPPED, ignore_event),
-        ORDER_PAYMENT_REQUESTED: on_order_payment_requested,
-        ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
-        ORDER_CANCELLED: on_order_cancelled,
-    }
+    return ORDERS_EVENTS.table(
+        {
+            ORDER_PAYMENT_REQUESTED: on_order_payment_requested,
+            ORDER_CANCEL_REQUESTED: on_order_cancel_requested,
+            ORDER_CANCELLED: on_order_cancelled,
+        }
+    )
