@@ -8,7 +8,13 @@
 # the local stack that differ from the defaults); all else comes from the settings defaults.
 # `start` switches a service that runs in the other layout (stops those processes first);
 # `stop` and `status` see the processes of both layouts. NAMEs come from either Procfile.
-# Usage: [ORDO_LAYOUT=combined|split] infra/services.sh start|stop|status|migrate [NAME...]
+# Every process runs under infra/supervise.py, which restarts it when it exits unexpectedly
+# (SIGKILL, a crash) with a backoff and a crash-loop limit, and forks it from a preloaded
+# interpreter so a restart is ready in seconds (docs/local-stack.md). The pid file names the
+# supervisor; `stop` stops supervisor and process together, without a restart; `status` shows
+# the process's pid, its restarts and its last time to ready. `run NAME` does what `start`
+# does in the foreground (the Tiltfile's serve_cmd).
+# Usage: [ORDO_LAYOUT=combined|split] infra/services.sh start|stop|status|run|migrate|compile [NAME...]
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
 
@@ -58,6 +64,52 @@ ours() { pid_alive "$ORDO_RUN/$1.pid" "$ORDO_ROOT/.venv/bin/$2"; }
 
 http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
+# compile: write the bytecode of the environment and of our sources. The stack runs with
+# PYTHONDONTWRITEBYTECODE=1 where the caller sets it and uv installs no .pyc: every start then
+# compiled ~1,400 modules from source (5 s of CPU per process, 20-30 s on a loaded machine).
+# The environment is compiled again only when it changed (the stamp), our sources each time
+# (compileall skips what is current). Errors are a module of a newer Python inside a package.
+compile_bytecode() {
+  local py="$ORDO_ROOT/.venv/bin/python" stamp="$ORDO_ROOT/.venv/.ordo-bytecode" site
+  site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  (
+    flock 8
+    if [[ ! -f "$stamp" || -n "$(find "$site" "$ORDO_ROOT/uv.lock" -maxdepth 1 -newer "$stamp" -print -quit)" ]]; then
+      log "compiling the environment's bytecode (once per change of .venv)"
+      nice "$py" -m compileall -q -j 2 "$site" >/dev/null 2>&1 || true
+      touch "$stamp"
+    fi
+    "$py" -m compileall -q "$ORDO_ROOT"/libs/*/src "$ORDO_ROOT"/services/*/src \
+      "$ORDO_ROOT"/infra/fakes/*/src >/dev/null 2>&1 || true
+  ) 8>"$ORDO_RUN/.compile.lock"
+}
+
+# supervised NAME SERVICE PORT COMMAND: exec COMMAND under infra/supervise.py with the stack's
+# settings (what start runs in the background and run in the foreground).
+supervised() {
+  local name="$1" svc="$2" port="$3" cmd="$4" envfile="$ORDO_ROOT/infra/env/$2.env"
+  if [[ -f "$envfile" ]]; then set -a; source "$envfile"; set +a; fi
+  trap '' HUP  # as nohup did: a closing terminal does not stop the stack
+  # Point the process at this stack's servers, whatever ports infra/lib.sh chose.
+  ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" ORDO_HTTP_PORT="$port" \
+  ORDO_DATABASE__PORT="$ORDO_PG_PORT" ORDO_REDIS__PORT="$ORDO_REDIS_PORT" \
+  ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
+  exec "$ORDO_ROOT/.venv/bin/python" "$ORDO_ROOT/infra/supervise.py" --name "$name" \
+    --state "$ORDO_RUN/$name.state" --ready-url "http://127.0.0.1:$port/health/ready" --preload \
+    -- "$ORDO_ROOT/.venv/bin/$cmd"
+}
+
+# supervision NAME: "pid CHILD, N restarts, ready in S s" from the supervisor's state file.
+supervision() {
+  "$ORDO_ROOT/.venv/bin/python" - "$ORDO_RUN/$1.state" <<'PY' 2>/dev/null || true
+import json, sys
+s = json.load(open(sys.argv[1]))
+ready = f", ready in {s['last_ready_s']} s" if s.get("last_ready_s") is not None else ""
+last = f", last: {s['last_exit']}" if s.get("restarts") and s.get("last_exit") else ""
+print(f"child {s.get('child_pid') or '-'} {s['state']}, {s['restarts']} restarts{ready}{last}")
+PY
+}
+
 # switch_from LAYOUT SERVICE NAME: stop SERVICE's processes of the other layout than LAYOUT
 # (the same service cannot run in both: they share ports, consumer groups and lanes).
 switch_from() {
@@ -67,13 +119,14 @@ switch_from() {
     [[ "$svc" == "$service" && "$name" != "$keep" ]] || continue
     if ours "$name" "$cmd"; then
       log "$service runs in the $other layout: stopping $name first"
-      stop_pid "$ORDO_RUN/$name.pid" "$name" 20 "$ORDO_ROOT/.venv/bin/$cmd"
+      stop_pid "$ORDO_RUN/$name.pid" "$name" 25 "$ORDO_ROOT/.venv/bin/$cmd"
     fi
   done < <(lines "$other")
 }
 
 cmd_start() {
   local layout name svc port cmd pidfile started=()
+  compile_bytecode
   while read -r layout name svc port cmd; do
     pidfile="$ORDO_RUN/$name.pid"
     if ours "$name" "$cmd"; then
@@ -83,15 +136,8 @@ cmd_start() {
     [[ -x "$ORDO_ROOT/.venv/bin/$cmd" ]] || die "$cmd not found in .venv/bin (run: uv sync --frozen)"
     switch_from "$layout" "$svc" "$name"
     port_open "$port" && die "port $port for $name is taken by another process"
-    local envfile="$ORDO_ROOT/infra/env/$svc.env"
-    # Point the process at this stack's servers, whatever ports infra/lib.sh chose.
-    (
-      if [[ -f "$envfile" ]]; then set -a; source "$envfile"; set +a; fi
-      ORDO_SECRETS_DIR="$ORDO_SECRETS/$svc" ORDO_HTTP_PORT="$port" \
-      ORDO_DATABASE__PORT="$ORDO_PG_PORT" ORDO_REDIS__PORT="$ORDO_REDIS_PORT" \
-      ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
-      exec nohup "$ORDO_ROOT/.venv/bin/$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null
-    ) &
+    rm -f "$ORDO_RUN/$name.state"
+    (supervised "$name" "$svc" "$port" "$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null) &
     echo $! >"$pidfile"
     started+=("$name:$port")
   done < <(procs "$@")
@@ -101,12 +147,28 @@ cmd_start() {
   done
 }
 
+# run NAME: one process under its supervisor in the foreground, logging to stdout (Tilt's
+# serve_cmd; Tilt stops it with SIGTERM, which the supervisor forwards).
+cmd_run() {
+  (($# == 1)) || die "run takes one NAME"
+  local layout name svc port cmd
+  read -r layout name svc port cmd < <(procs "$1")
+  if ours "$name" "$cmd"; then die "$name already runs (pid $(cat "$ORDO_RUN/$name.pid")): stop it first"; fi
+  switch_from "$layout" "$svc" "$name"
+  port_open "$port" && die "port $port for $name is taken by another process"
+  compile_bytecode
+  rm -f "$ORDO_RUN/$name.state"
+  echo $$ >"$ORDO_RUN/$name.pid"
+  supervised "$name" "$svc" "$port" "$cmd" </dev/null
+}
+
 cmd_stop() {
   local layout name svc port cmd
   while read -r layout name svc port cmd; do
     # Without NAMEs, only what runs (in either layout) is named in the log.
     if (($# == 0)) && ! ours "$name" "$cmd"; then rm -f "$ORDO_RUN/$name.pid"; continue; fi
-    stop_pid "$ORDO_RUN/$name.pid" "$name" 20 "$ORDO_ROOT/.venv/bin/$cmd"
+    # The supervisor gives its process 15 s to drain before it kills it.
+    stop_pid "$ORDO_RUN/$name.pid" "$name" 25 "$ORDO_ROOT/.venv/bin/$cmd"
   done < <(if (($# == 0)); then everything; else procs "$@"; fi)
 }
 
@@ -117,6 +179,10 @@ cmd_status() {
       http_ready "$port" && state="ready" || state="up (not ready)"
       printf '%-22s %-15s http://127.0.0.1:%-5s pid %-7s %-8s log %s\n' "$name" "$state" "$port" \
         "$(cat "$ORDO_RUN/$name.pid")" "$layout" "$ORDO_LOGS/$name.log"
+      [[ -f "$ORDO_RUN/$name.state" ]] && printf '%-22s supervised: %s\n' "" "$(supervision "$name")"
+    elif [[ -f "$ORDO_RUN/$name.state" ]] && grep -q '"crash-loop"' "$ORDO_RUN/$name.state"; then
+      printf '%-22s %-15s http://127.0.0.1:%-5s %s: %s\n' "$name" "crash loop" "$port" "$layout" \
+        "$(supervision "$name") (log $ORDO_LOGS/$name.log)"
     elif (($# > 0)) || [[ "$layout" == "$ORDO_LAYOUT" ]]; then
       printf '%-22s %-15s http://127.0.0.1:%-5s %s\n' "$name" "down" "$port" "$layout"
     fi
@@ -145,6 +211,8 @@ case "${1:-}" in
   start) shift; known "$@"; cmd_start "$@" ;;
   stop) shift; known "$@"; cmd_stop "$@" ;;
   status) shift; known "$@"; cmd_status "$@" ;;
+  run) shift; known "$@"; cmd_run "$@" ;;
   migrate) cmd_migrate ;;
-  *) echo "usage: [ORDO_LAYOUT=combined|split] $0 start|stop|status|migrate [NAME...]" >&2; exit 2 ;;
+  compile) compile_bytecode ;;
+  *) echo "usage: [ORDO_LAYOUT=combined|split] $0 start|stop|status|run|migrate|compile [NAME...]" >&2; exit 2 ;;
 esac
