@@ -4,6 +4,10 @@
     ordo dlq list [--topic T] ...     dead letters, filtered by group, error code, event type, time
     ordo dlq show TOPIC PARTITION OFFSET
     ordo dlq replay --topic T --reason WHY [filters] [--dry-run]
+    ordo jobs list [--state S] [--kind K]  long-running jobs of every service (ordo_ops.jobs)
+    ordo jobs show ID [--follow]          one job's progress, heartbeat, result
+    ordo jobs cancel ID
+    ordo keys rotate | list               identity's token signing keys (ordo_ops.keys)
 
 Every command reads the stack ``make up`` started (see :mod:`ordo_ops.stack`); ``--json``
 prints machine-readable output instead of tables.
@@ -22,6 +26,8 @@ from rich.table import Table
 
 from ordo_ops import kafka as kafka_io
 from ordo_ops.exporter import DlqGauges, collect_once, serve
+from ordo_ops.jobs import jobs_app
+from ordo_ops.keys import keys_app
 from ordo_ops.replay import ReplayOptions, run_replay
 from ordo_ops.stack import Stack
 from ordo_ops.status import collect_status
@@ -33,6 +39,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="Operate the local Ordo stack.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and replay dead letters (<topic>.dlq).", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
