@@ -41,17 +41,18 @@ class Endpoints:
         return parts.hostname or "127.0.0.1", parts.port or 6379
 
 
-def _docker_answers() -> bool:
-    """True when a Docker engine is reachable (socket present and ``ping`` answers)."""
+def _engine_problem() -> str | None:
+    """Why no Docker-API engine answers (``DOCKER_HOST`` or the default socket), or None."""
     if not (os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()):
-        return False
+        return "neither DOCKER_HOST nor /var/run/docker.sock"
     try:
-        import docker  # noqa: PLC0415 - optional, only where Docker is in play
+        import docker  # noqa: PLC0415 - optional, only where an engine is in play
 
-        docker.from_env(timeout=2).ping()
-    except Exception:
-        return False
-    return True
+        # 10 s: podman's API answers its first request slowly on a busy machine.
+        docker.from_env(timeout=10).ping()
+    except Exception as error:
+        return f"{os.environ.get('DOCKER_HOST', '/var/run/docker.sock')}: {error!r}"
+    return None
 
 
 def _data_dir(start: Path) -> Path:
@@ -73,59 +74,100 @@ def _secret(data: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def resolve_endpoints(rootdir: Path) -> Endpoints:
-    """Find the servers for this test session; see the package docstring for the precedence."""
-    env_pg = os.environ.get("ORDO_TEST_POSTGRES_URL")
-    env_kafka = os.environ.get("ORDO_TEST_KAFKA_BOOTSTRAP")
-    env_redis = os.environ.get("ORDO_TEST_REDIS_URL")
+SERVERS_VARIABLE = "ORDO_TEST_SERVERS"
+_MODES = ("auto", "local", "containers")
+# Set with the URLs the controller hands its workers: where they came from (for ``source``).
+_SOURCE_VARIABLE = "ORDO_TEST_SERVERS_SOURCE"
+_URL_VARIABLES = {
+    "postgres": "ORDO_TEST_POSTGRES_URL",
+    "kafka": "ORDO_TEST_KAFKA_BOOTSTRAP",
+    "redis": "ORDO_TEST_REDIS_URL",
+}
+
+
+def servers_mode() -> str:
+    """``ORDO_TEST_SERVERS``: ``auto`` (the default), ``local`` or ``containers``."""
+    mode = os.environ.get(SERVERS_VARIABLE, "auto").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise RuntimeError(f"{SERVERS_VARIABLE} is one of {', '.join(_MODES)}, not {mode!r}")
+    return mode
+
+
+def _from_environment() -> Endpoints:
     found = Endpoints(
-        postgres_admin_dsn=env_pg or "", kafka_bootstrap=env_kafka or "", redis_url=env_redis or ""
+        postgres_admin_dsn=os.environ.get(_URL_VARIABLES["postgres"], ""),
+        kafka_bootstrap=os.environ.get(_URL_VARIABLES["kafka"], ""),
+        redis_url=os.environ.get(_URL_VARIABLES["redis"], ""),
     )
-    for name, value in (("postgres", env_pg), ("kafka", env_kafka), ("redis", env_redis)):
-        if value:
-            found.source[name] = "environment"
+    labels = dict(
+        item.split("=", 1)
+        for item in os.environ.get(_SOURCE_VARIABLE, "").split(",")
+        if "=" in item
+    )
+    for name, variable in _URL_VARIABLES.items():
+        if os.environ.get(variable):
+            found.source[name] = labels.get(name, "environment")
+    return found
+
+
+def start_containers() -> Endpoints | None:
+    """Start containers for the servers the environment names no URL for, when the mode asks.
+
+    Called once per test run (the plugin does it in the xdist controller, which then hands the
+    URLs to its workers through the environment). Returns None when containers are not used:
+    mode ``local``, every URL given, or mode ``auto`` with no engine answering.
+    """
+    mode = servers_mode()
+    found = _from_environment()
+    if mode == "local" or len(found.source) == 3:
+        return None
+    if problem := _engine_problem():
+        if mode == "containers":
+            raise RuntimeError(
+                f"{SERVERS_VARIABLE}=containers but no container engine answers ({problem}); "
+                "`make test-containers` starts podman's"
+            )
+        return None
+    from shared.testing._containers import start_missing  # noqa: PLC0415
+
+    start_missing(found)
+    return found
+
+
+def export_endpoints(found: Endpoints) -> None:
+    """Put ``found``'s URLs into the environment, where :func:`resolve_endpoints` reads them."""
+    os.environ[_URL_VARIABLES["postgres"]] = found.postgres_admin_dsn
+    os.environ[_URL_VARIABLES["kafka"]] = found.kafka_bootstrap
+    os.environ[_URL_VARIABLES["redis"]] = found.redis_url
+    os.environ[_SOURCE_VARIABLE] = ",".join(
+        f"{name}={label}" for name, label in found.source.items()
+    )
+
+
+def resolve_endpoints(rootdir: Path) -> Endpoints:
+    """Find the servers for this test session; see the package docstring for the precedence.
+
+    Containers are started by the plugin before this runs (:func:`start_containers`); here the
+    environment's URLs come first, then the local servers.
+    """
+    found = _from_environment()
     if len(found.source) == 3:
         return found
-    if _docker_answers():
-        _start_containers(found)
-        return found
+    if servers_mode() == "containers":
+        raise RuntimeError(f"{SERVERS_VARIABLE}=containers, yet no container URLs were handed over")
     data = _data_dir(rootdir)
-    if not env_pg:
+    if not found.postgres_admin_dsn:
         password = quote(_secret(data, "postgres_superuser"), safe="")
         port = os.environ.get("ORDO_PG_PORT", LOCAL_POSTGRES_PORT)
         found.postgres_admin_dsn = f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
         found.source["postgres"] = "local"
-    if not env_kafka:
+    if not found.kafka_bootstrap:
         port = os.environ.get("ORDO_KAFKA_PORT", LOCAL_KAFKA_PORT)
         found.kafka_bootstrap = f"127.0.0.1:{port}"
         found.source["kafka"] = "local"
-    if not env_redis:
+    if not found.redis_url:
         password = quote(_secret(data, "redis_password"), safe="")
         port = os.environ.get("ORDO_REDIS_PORT", LOCAL_REDIS_PORT)
         found.redis_url = f"redis://:{password}@127.0.0.1:{port}/0"
         found.source["redis"] = "local"
     return found
-
-
-def _start_containers(found: Endpoints) -> None:
-    # Imported here: testcontainers is a dev dependency and only matters where Docker runs.
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
-    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
-    from testcontainers.redis import RedisContainer  # noqa: PLC0415
-
-    if not found.postgres_admin_dsn:
-        pg = PostgresContainer("postgres:15", driver=None).start()
-        found._containers.append(pg)
-        found.postgres_admin_dsn = pg.get_connection_url()
-        found.source["postgres"] = "testcontainers"
-    if not found.kafka_bootstrap:
-        kafka = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft().start()
-        found._containers.append(kafka)
-        found.kafka_bootstrap = kafka.get_bootstrap_server()
-        found.source["kafka"] = "testcontainers"
-    if not found.redis_url:
-        redis = RedisContainer("redis:7").start()
-        found._containers.append(redis)
-        host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
-        found.redis_url = f"redis://{host}:{port}/0"
-        found.source["redis"] = "testcontainers"

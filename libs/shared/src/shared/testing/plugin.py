@@ -2,7 +2,8 @@
 
 Fixtures (all async ones run on the session event loop):
 
-- ``ordo_endpoints``: where the servers are (see :mod:`shared.testing`).
+- ``ordo_endpoints``: where the servers are (see :mod:`shared.testing`). Containers, when
+  used, are started once per run by :func:`pytest_configure`.
 - ``ordo_database``: a fresh database for this xdist worker, as :class:`DatabaseSettings`;
   dropped at the end of the session.
 - ``ordo_scratch_database``: a fresh, empty database for this test only (a migration stairway
@@ -32,13 +33,43 @@ from redis.asyncio import Redis
 
 from shared.messaging import create_topics, delete_topics
 from shared.settings import DatabaseSettings
-from shared.testing._endpoints import Endpoints, resolve_endpoints
+from shared.testing._endpoints import (
+    Endpoints,
+    export_endpoints,
+    resolve_endpoints,
+    start_containers,
+)
 
 NewTopic = Callable[..., Awaitable[str]]
 
 
 def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "t"
+
+
+# The containers this run started (controller only), stopped when the run ends.
+_CONTAINERS_KEY = pytest.StashKey[Endpoints]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the servers' containers once per run, when ``ORDO_TEST_SERVERS`` asks for them.
+
+    This runs in the xdist controller before it spawns the workers, which inherit the URLs
+    through the environment; so ``-n 2`` shares one set of containers, not one per worker.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    started = start_containers()
+    if started is not None:
+        config.stash[_CONTAINERS_KEY] = started
+        export_endpoints(started)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the containers :func:`pytest_configure` started."""
+    started = config.stash.get(_CONTAINERS_KEY, None)
+    if started is not None:
+        started.stop()
 
 
 def _worker(request: pytest.FixtureRequest) -> str:
@@ -164,4 +195,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     """Say which servers the tests will use (only on the controller, once)."""
     if hasattr(config, "workerinput"):
         return None
-    return "ordo servers: environment URLs > testcontainers (Docker) > local bootstrap (.data/)"
+    started = config.stash.get(_CONTAINERS_KEY, None)
+    if started is not None:
+        where = ", ".join(f"{name}={label}" for name, label in sorted(started.source.items()))
+        return f"ordo servers: {where} (ORDO_TEST_SERVERS)"
+    return (
+        "ordo servers: environment URLs > testcontainers (ORDO_TEST_SERVERS=containers, or auto"
+        " with an engine answering) > local bootstrap (.data/)"
+    )
