@@ -1,16 +1,14 @@
 """Housekeeping: the deletions every service with a database needs, declared once, run by the
 chassis.
 
-A service declares its chores in one module, ``<service>/housekeeping.py``, and names it in its
-:class:`~shared.process.ServiceSpec` (``housekeeping=``); the chassis runs them with the relay
-role, one :class:`~shared.periodic.PeriodicJob` per chore::
+A service declares its chores in one place, its :class:`~shared.process.ServiceSpec`; the
+chassis runs them with the relay role, one :class:`~shared.periodic.PeriodicJob` per chore::
 
-    def chores(settings: OrdersSettings, engine: AsyncEngine) -> list[Chore]:
-        return standard_chores(
-            settings, engine, outbox=outbox, idempotency_keys=idempotency_keys, inbox=True
-        )
+    SPEC = ServiceSpec(..., housekeeping=declare(
+        outbox=outbox, idempotency_keys=idempotency_keys, inbox=True
+    ))
 
-:func:`standard_chores` gives the common ones, each ``<service>.purge_<what>``:
+The common chores (:func:`standard_chores`), each ``<service>.purge_<what>``:
 
 - ``purge_idempotency_keys``: Idempotency-Key records past their expiry (24 h);
 - ``purge_inbox``: inbox rows, parked keys and replay marks older than the inbox retention
@@ -18,9 +16,9 @@ role, one :class:`~shared.periodic.PeriodicJob` per chore::
 - ``purge_outbox``: outbox rows published more than ``outbox_retention_s`` ago (the relay
   does not clean up on its own when a service declares housekeeping).
 
-A service adds its own (notifications' delivery log) as :class:`Chore` s. Every run is counted
-in ``jobs_total{job, outcome}`` (by :class:`~shared.periodic.PeriodicJob`), its deleted rows in
-``housekeeping_rows_deleted_total{job}``, and a successful run sets
+A service adds its own (notifications' delivery log) as :class:`Chore` s through ``extra``.
+Every run is counted in ``jobs_total{job, outcome}`` (by :class:`~shared.periodic.PeriodicJob`),
+its deleted rows in ``housekeeping_rows_deleted_total{job}``, and a successful run sets
 ``housekeeping_last_success_timestamp_seconds{job}``. Each chore is one or a few idempotent
 ``DELETE`` s of what is due, so replicas running them at once do no harm.
 """
@@ -33,6 +31,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -52,8 +51,10 @@ from shared.settings import HousekeepingSettings, ServiceSettings
 __all__ = [
     "RELAY_CLEANUP_OFF",
     "Chore",
+    "Declared",
     "Housekeeping",
     "HousekeepingSettings",
+    "declare",
     "idempotency_key_purge",
     "inbox_purge",
     "outbox_purge",
@@ -143,6 +144,42 @@ def outbox_purge(
                     return total
 
     return Chore(name, run, interval_s)
+
+
+class Declared(Protocol):
+    """A service's housekeeping as its ``ServiceSpec`` names it: chores built on an engine."""
+
+    def __call__(
+        self, settings: Any, engine: AsyncEngine, *, clock: Clock | None = None
+    ) -> list[Chore]:
+        """The chores, on ``engine``; ``clock`` (tests) moves what is due."""
+        ...
+
+
+def declare(
+    *,
+    outbox: Table | None = None,
+    idempotency_keys: Table | None = None,
+    inbox: bool = False,
+    extra: Callable[[Any, AsyncEngine, Clock | None], Sequence[Chore]] | None = None,
+) -> Declared:
+    """A service's housekeeping in one line of its spec: the common chores of the tables it
+    has, plus ``extra`` ones of its own (``extra(settings, engine, clock)``)."""
+
+    def chores(settings: Any, engine: AsyncEngine, *, clock: Clock | None = None) -> list[Chore]:
+        found = standard_chores(
+            settings,
+            engine,
+            outbox=outbox,
+            idempotency_keys=idempotency_keys,
+            inbox=inbox,
+            clock=clock,
+        )
+        if extra is not None:
+            found.extend(extra(settings, engine, clock))
+        return found
+
+    return chores
 
 
 def standard_chores(

@@ -1,38 +1,23 @@
-"""Identity's housekeeping on its migrated database: the chores it declares run and
-succeed, and expired Idempotency-Keys go while live ones stay (what each chore deletes is
-proven by the chassis' tests)."""
-
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
+"""The housekeeping identity's spec declares, run on its migrated database
+(shared.testing.housekeeping; what each common chore deletes: the chassis' tests)."""
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from identity.adapters.persistence.tables import idempotency_keys
 from identity.bootstrap import IdentitySettings
-from identity.housekeeping import chores
-from shared.db import create_engine
+from identity.entrypoints.service import SPEC
 from shared.settings import DatabaseSettings
 from shared.testing.housekeeping import check_housekeeping
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def own_engine(migrated: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(migrated, application_name="identity-housekeeping-tests")
-    yield engine
-    await engine.dispose()
+CHORES = ("purge_idempotency_keys", "purge_outbox")
 
 
-async def test_every_chore_runs_and_deletes_what_is_due(
-    migrated: DatabaseSettings, own_engine: AsyncEngine
-) -> None:
+async def test_the_declared_chores_run_and_delete_what_is_due(migrated: DatabaseSettings) -> None:
     await check_housekeeping(
-        chores,
+        SPEC,
         IdentitySettings(database=migrated),
-        own_engine,
-        expected={f"identity.{name}" for name in ("purge_idempotency_keys", "purge_outbox")},
+        expected=CHORES,
         idempotency_keys=idempotency_keys,
     )

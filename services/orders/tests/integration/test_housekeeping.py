@@ -1,40 +1,20 @@
-"""Orders' housekeeping on its migrated database: the chores it declares run and
-succeed, and expired Idempotency-Keys go while live ones stay (what each chore deletes is
-proven by the chassis' tests)."""
-
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
+"""The housekeeping orders' spec declares, run on its migrated database
+(shared.testing.housekeeping; what each common chore deletes: the chassis' tests)."""
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orders.adapters.persistence.tables import idempotency_keys
 from orders.bootstrap import OrdersSettings
-from orders.housekeeping import chores
-from shared.db import create_engine
+from orders.entrypoints.service import SPEC
 from shared.settings import DatabaseSettings
 from shared.testing.housekeeping import check_housekeeping
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def own_engine(migrated: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(migrated, application_name="orders-housekeeping-tests")
-    yield engine
-    await engine.dispose()
+CHORES = ("purge_idempotency_keys", "purge_inbox", "purge_outbox")
 
 
-async def test_every_chore_runs_and_deletes_what_is_due(
-    migrated: DatabaseSettings, own_engine: AsyncEngine
-) -> None:
+async def test_the_declared_chores_run_and_delete_what_is_due(migrated: DatabaseSettings) -> None:
     await check_housekeeping(
-        chores,
-        OrdersSettings(database=migrated),
-        own_engine,
-        expected={
-            f"orders.{name}" for name in ("purge_idempotency_keys", "purge_inbox", "purge_outbox")
-        },
-        idempotency_keys=idempotency_keys,
+        SPEC, OrdersSettings(database=migrated), expected=CHORES, idempotency_keys=idempotency_keys
     )

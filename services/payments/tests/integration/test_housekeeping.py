@@ -1,36 +1,17 @@
-"""Payments' housekeeping on its migrated database: the chores it declares run and
-succeed, and expired Idempotency-Keys go while live ones stay (what each chore deletes is
-proven by the chassis' tests)."""
-
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
+"""The housekeeping payments' spec declares, run on its migrated database
+(shared.testing.housekeeping; what each common chore deletes: the chassis' tests)."""
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.housekeeping import chores
+from payments.entrypoints.service import SPEC
 from payments.settings import PaymentsSettings
-from shared.db import create_engine
 from shared.settings import DatabaseSettings
 from shared.testing.housekeeping import check_housekeeping
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def own_engine(migrated: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(migrated, application_name="payments-housekeeping-tests")
-    yield engine
-    await engine.dispose()
+CHORES = ("purge_inbox", "purge_outbox")
 
 
-async def test_every_chore_runs_and_deletes_what_is_due(
-    migrated: DatabaseSettings, own_engine: AsyncEngine
-) -> None:
-    await check_housekeeping(
-        chores,
-        PaymentsSettings(database=migrated),
-        own_engine,
-        expected={f"payments.{name}" for name in ("purge_inbox", "purge_outbox")},
-    )
+async def test_the_declared_chores_run_and_delete_what_is_due(migrated: DatabaseSettings) -> None:
+    await check_housekeeping(SPEC, PaymentsSettings(database=migrated), expected=CHORES)

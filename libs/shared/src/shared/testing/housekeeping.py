@@ -1,6 +1,6 @@
-"""A service's housekeeping, checked on its migrated database (``<service>/housekeeping.py``).
+"""A service's housekeeping, checked on its migrated database.
 
-A service's integration test calls :func:`check_housekeeping` with its ``chores`` function: the
+A service's integration test calls :func:`check_housekeeping` with its spec and settings: the
 chores it declares are the ones expected, each runs once and succeeds, and the expired
 Idempotency-Keys go while the live ones stay. What each common chore deletes, and what it keeps,
 is proven in the chassis' own tests (libs/shared/tests/integration/test_housekeeping.py).
@@ -9,7 +9,7 @@ is proven in the chassis' own tests (libs/shared/tests/integration/test_housekee
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,13 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import FrozenClock
-from shared.db import create_session_factory
+from shared.db import create_engine, create_session_factory
 from shared.db.idempotency import SqlaIdempotencyRecords
 from shared.housekeeping import Chore, Housekeeping
 from shared.idempotency import IdempotentResponse
 from shared.observability.metrics import Metrics
+from shared.process import ServiceSpec
+from shared.settings import ServiceSettings
 
 __all__ = ["check_housekeeping"]
 
@@ -30,14 +32,32 @@ _TTL = timedelta(hours=24)
 
 
 async def check_housekeeping(
-    chores: Callable[..., Sequence[Chore]],
-    settings: Any,
-    engine: AsyncEngine,
+    spec: ServiceSpec[Any],
+    settings: ServiceSettings,
     *,
-    expected: set[str],
+    expected: Iterable[str],
     idempotency_keys: Table | None = None,
 ) -> None:
-    """Run ``chores(settings, engine, clock=...)`` once, an hour from now, and check them."""
+    """Run ``spec``'s chores once on ``settings.database``, an hour from now, and check them.
+
+    ``expected``: the chores' names without the ``<service>.`` prefix.
+    """
+    assert spec.housekeeping is not None, f"{spec.distribution} declares no housekeeping"
+    engine = create_engine(settings.database, application_name="housekeeping-tests")
+    try:
+        await _check(spec.housekeeping, settings, engine, expected, idempotency_keys)
+    finally:
+        await engine.dispose()
+
+
+async def _check(
+    chores: Callable[..., Sequence[Chore]],
+    settings: ServiceSettings,
+    engine: AsyncEngine,
+    names: Iterable[str],
+    idempotency_keys: Table | None,
+) -> None:
+    expected = {f"{settings.service_name}.{name}" for name in names}
     now = datetime.now(UTC)
     scope = f"housekeeping-test:{uuid.uuid4()}"
     if idempotency_keys is not None:

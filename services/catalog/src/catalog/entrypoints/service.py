@@ -2,7 +2,7 @@
 
 Roles: ``api`` (contracts/openapi/catalog.yaml with its read caches; ``ORDO_HTTP_PORT`` 8002),
 ``consumer`` (reserves, releases and commits stock on ``orders.events``, group ``catalog``),
-``relay`` (the outbox to ``catalog.events``, and the housekeeping of ``catalog.housekeeping``). All
+``relay`` (the outbox to ``catalog.events``, and the housekeeping its spec declares). All
 of them by default, in one process on port 8002; each alone is also ``ordo-catalog-<role>``, on its
 own health port (8102, 8202) when it is not the API.
 
@@ -12,9 +12,9 @@ their checkpoint after a crash; ``ordo-catalog-worker`` alone, health on 8302).
 
 from __future__ import annotations
 
-from catalog.adapters.persistence.tables import outbox
+from catalog.adapters.persistence.tables import idempotency_keys, outbox
 from catalog.bootstrap import CatalogSettings, build_app, build_consumer, build_workers
-from catalog.housekeeping import chores
+from shared.housekeeping import declare
 from shared.process import Consumers, ProcessResources, ServiceSpec, run_service
 
 
@@ -30,7 +30,7 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     workers=lambda settings, resources: build_workers(settings, resources=resources),
-    housekeeping=chores,
+    housekeeping=declare(outbox=outbox, idempotency_keys=idempotency_keys, inbox=True),
 )
 
 

@@ -1,16 +1,16 @@
 """Identity's processes declared once; ``ordo-identity`` runs the roles ``ORDO_ROLES`` names.
 
 Roles: ``api`` (orgs, users, sessions, JWKS; ``ORDO_HTTP_PORT`` 8001) and ``relay`` (the outbox to
-``identity.events``, and the housekeeping of ``identity.housekeeping``). Both by default, in one
+``identity.events``, and the housekeeping its spec declares). Both by default, in one
 process on port 8001; each alone is also ``ordo-identity-<role>``, the relay on its own health port
 (8101).
 """
 
 from __future__ import annotations
 
-from identity.adapters.persistence.tables import outbox
+from identity.adapters.persistence.tables import idempotency_keys, outbox
 from identity.bootstrap import IdentitySettings, build_app
-from identity.housekeeping import chores
+from shared.housekeeping import declare
 from shared.process import ServiceSpec, run_service
 
 SPEC = ServiceSpec(
@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
     settings=IdentitySettings,
     api=lambda settings, resources: build_app(settings, resources=resources),
     outbox=outbox,
-    housekeeping=chores,
+    housekeeping=declare(outbox=outbox, idempotency_keys=idempotency_keys),
 )
 
 

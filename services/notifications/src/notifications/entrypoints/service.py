@@ -13,14 +13,15 @@ more and waits for its attempts in flight.
 
 from __future__ import annotations
 
-from notifications.adapters.persistence.tables import outbox
+from notifications.adapters.persistence.tables import idempotency_keys, outbox
 from notifications.bootstrap import (
     NotificationsSettings,
     build_app,
     build_consumer,
     build_worker,
 )
-from notifications.housekeeping import chores
+from notifications.housekeeping import delivery_log
+from shared.housekeeping import declare
 from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
 
 
@@ -40,7 +41,9 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
-    housekeeping=chores,
+    housekeeping=declare(
+        outbox=outbox, idempotency_keys=idempotency_keys, inbox=True, extra=delivery_log
+    ),
     workers=_workers,
 )
 

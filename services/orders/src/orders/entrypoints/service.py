@@ -2,16 +2,16 @@
 
 Roles: ``api`` (contracts/openapi/orders.yaml, ``ORDO_HTTP_PORT`` 8003), ``consumer`` (the saga on
 ``catalog.events`` and ``payments.events``, group ``orders``), ``relay`` (the outbox to
-``orders.events``, and the housekeeping of ``orders.housekeeping``), ``worker`` (the deadline
+``orders.events``, and the housekeeping its spec declares), ``worker`` (the deadline
 sweeper). All of them by default, in one process on port 8003; each alone is also
 ``ordo-orders-<role>``, on its own health port (8103, 8203, 8303) when it is not the API.
 """
 
 from __future__ import annotations
 
-from orders.adapters.persistence.tables import outbox
+from orders.adapters.persistence.tables import idempotency_keys, outbox
 from orders.bootstrap import OrdersSettings, build_app, build_consumer, build_worker
-from orders.housekeeping import chores
+from shared.housekeeping import declare
 from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
 
 
@@ -31,7 +31,7 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
-    housekeeping=chores,
+    housekeeping=declare(outbox=outbox, idempotency_keys=idempotency_keys, inbox=True),
     workers=_workers,
 )
 

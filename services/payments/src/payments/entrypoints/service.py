@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from payments.adapters.persistence.tables import outbox
 from payments.bootstrap import PaymentsSettings, build_app, build_consumer, build_worker
-from payments.housekeeping import chores
+from shared.housekeeping import declare
 from shared.process import Consumers, ProcessResources, ServiceSpec, Worker, run_service
 
 
@@ -34,7 +34,7 @@ SPEC = ServiceSpec(
     api=lambda settings, resources: build_app(settings, resources=resources),
     consumers=_consumers,
     outbox=outbox,
-    housekeeping=chores,
+    housekeeping=declare(outbox=outbox, inbox=True),
     workers=_workers,
 )
 
