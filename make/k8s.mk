@@ -12,3 +12,10 @@ k8s-topics: bootstrap ## regenerate infra/k8s's KafkaTopics and local topics Job
 
 k8s-build: ## print the manifests of an overlay (OVERLAY=local|production)
 	@"$$(infra/tools/go-tool.sh kustomize)" build infra/k8s/overlays/$(or $(OVERLAY),local)
+
+# Expand/contract, for real: the previous release's code on the new schema (docs/deploy.md).
+.PHONY: schema-compat
+TEST_AFTER += schema-compat
+
+schema-compat: ## the previous release of a service (SERVICE=payments) runs its DB tests on the new migrations
+	@UV=$(UV) infra/k8s/schema_compat.sh

@@ -141,3 +141,25 @@ def test_a_migration_job_per_service_with_migrations(overlays: Resources, overla
         assert any(c["command"][-2:] == ["upgrade", "head"] for c in containers)
         for c in containers:
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rollout_phases(overlays: Resources, overlay: str) -> None:
+    # Step 1 of the rollout applies what the migrations need and the migrations; the
+    # Deployments roll only in step 2, once the Jobs have completed (docs/deploy.md).
+    before = {
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "ExternalSecret",
+        "NetworkPolicy",
+        "KafkaTopic",
+        "Job",
+    }
+    for r in overlays[overlay]:
+        phase = r["metadata"].get("labels", {}).get("ordo.dev/phase")
+        name = f"{r['kind']}/{r['metadata']['name']}"
+        if r["kind"] in before:
+            assert phase == "pre-rollout", name
+        if r["kind"] in {"Deployment", "HorizontalPodAutoscaler", "Ingress"}:
+            assert phase is None, name
