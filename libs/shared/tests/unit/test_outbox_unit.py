@@ -29,6 +29,7 @@ from shared.outbox import (
     Outbox,
     OutboxMessage,
     OutboxNames,
+    OutboxRelay,
     RelayConfig,
     RelayWakeup,
     build_headers,
@@ -41,6 +42,7 @@ from shared.outbox import (
 )
 from shared.outbox._publish import partition_for, settle
 from shared.outbox._store import OutboxRow, uuid7_floor
+from shared.settings import DatabaseSettings
 
 AT = datetime(2026, 11, 26, 12, 30, 0, 123456, tzinfo=UTC)
 
@@ -295,6 +297,36 @@ async def test_a_ring_during_a_round_is_not_lost() -> None:
     await asyncio.sleep(0)
     wakeup.ring()
     assert await asyncio.wait_for(waiter, 1) is True
+
+
+async def test_a_ring_for_some_lanes_wakes_only_the_loops_serving_them() -> None:
+    wakeup = RelayWakeup(slots=2)  # loop 0 serves even lanes, loop 1 odd ones
+    seen = [wakeup.generation_of(0), wakeup.generation_of(1)]
+    waiters = [asyncio.create_task(wakeup.wait(seen[i], timeout=0.2, slot=i)) for i in (0, 1)]
+    await asyncio.sleep(0)
+    wakeup.ring({3, 7})
+    assert await asyncio.gather(*waiters) == [False, True]
+    wakeup.ring({4})
+    assert wakeup.generation_of(0) == seen[0] + 1
+    assert wakeup.generation_of(1) == seen[1] + 1
+    wakeup.ring()  # lanes unknown (a NOTIFY): every loop
+    assert [wakeup.generation_of(0), wakeup.generation_of(1)] == [seen[0] + 2, seen[1] + 2]
+
+
+async def test_a_relay_splits_its_doorbell_into_one_slot_per_publish_loop() -> None:
+    wakeup = RelayWakeup()
+    relay = OutboxRelay(
+        database=DatabaseSettings(),
+        producer_factory=lambda: pytest.fail("no producer is made before the relay runs"),
+        service="test",
+        config=RelayConfig(lanes=8, publishers=4),
+        wakeup=wakeup,
+    )
+    assert relay.wakeup is wakeup
+    wakeup.ring({5})  # lane 5 is loop 1's
+    assert [wakeup.generation_of(i) for i in range(4)] == [0, 1, 0, 0]
+    with pytest.raises(ValueError, match="slots"):
+        RelayWakeup(slots=0)
 
 
 def test_uuid7_floor_orders_before_every_id_of_its_millisecond() -> None:

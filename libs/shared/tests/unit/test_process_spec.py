@@ -66,7 +66,9 @@ def _relay(lanes: int, owned: int) -> Any:
 
 def test_the_doorbell_wakes_a_local_relay_and_notifies_only_while_it_lacks_lanes() -> None:
     notified: list[int] = []
-    bell = ProcessDoorbell(lambda: cast(Any, SimpleNamespace(ring=lambda: notified.append(1))))
+    bell = ProcessDoorbell(
+        lambda: cast(Any, SimpleNamespace(ring=lambda lanes=None: notified.append(1)))
+    )
     bell.ring()  # no relay here: only the NOTIFY reaches one
     assert (len(notified), bell.local_rings) == (1, 0)
     relay = _relay(lanes=4, owned=2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
@@ -343,8 +343,8 @@ class _LocalRing:
     def __init__(self, wakeup: RelayWakeup) -> None:
         self._wakeup = wakeup
 
-    def ring(self) -> None:
-        """Wake the worker's loop."""
+    def ring(self, lanes: Collection[int] | None = None) -> None:
+        """Wake the worker's loop (whatever the outbox lanes: it reads payments, not rows)."""
         self._wakeup.ring()
 
 

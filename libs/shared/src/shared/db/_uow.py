@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.errors import ConflictError, DependencyUnavailableError, is_lost_connection
-from shared.outbox import Doorbell, Outbox, OutboxMessage
+from shared.outbox import Doorbell, Outbox, OutboxMessage, lane_for
 from shared.resilience.timeouts import with_timeout
 
 __all__ = ["EventMapper", "SqlaUnitOfWork"]
@@ -138,7 +138,7 @@ class SqlaUnitOfWork:
         if self._finished:
             raise RuntimeError("the unit of work has already committed or rolled back")
         try:
-            messages = await with_timeout(
+            lanes = await with_timeout(
                 self._write(session), self._commit_timeout_s, operation="uow.commit"
             )
         except IntegrityError as exc:
@@ -146,10 +146,11 @@ class SqlaUnitOfWork:
                 raise
             raise ConflictError() from exc
         self._finished = True
-        if messages and self._doorbell is not None:
-            self._doorbell.ring()
+        if lanes and self._doorbell is not None:
+            self._doorbell.ring(lanes)
 
-    async def _write(self, session: AsyncSession) -> int:
+    async def _write(self, session: AsyncSession) -> frozenset[int]:
+        """Flush, write the outbox rows, commit; return the lanes of the rows written."""
         await session.flush()
         messages, self._messages = self._messages, []
         if messages:
@@ -162,7 +163,8 @@ class SqlaUnitOfWork:
             raise DependencyUnavailableError(
                 "The database connection was lost while committing; retry with the same key."
             ) from exc
-        return len(messages)
+        # The doorbell wakes only the relay loops of these lanes (shared.outbox.RelayWakeup).
+        return frozenset(lane_for(m.key, self._outbox.lanes) for m in messages)
 
     async def rollback(self) -> None:
         """Undo everything since the unit of work opened; it cannot commit afterwards."""

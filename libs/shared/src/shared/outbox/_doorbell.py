@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from typing import Protocol
 
 import structlog
@@ -30,8 +31,8 @@ log = structlog.get_logger(__name__)
 class Doorbell(Protocol):
     """Something the unit of work rings after a commit that wrote outbox rows."""
 
-    def ring(self) -> None:
-        """Signal that rows were committed; must not block and must not raise."""
+    def ring(self, lanes: Collection[int] | None = None) -> None:
+        """Signal that rows of ``lanes`` (None: unknown) were committed; never blocks or raises."""
         ...
 
 
@@ -70,8 +71,11 @@ class PgNotifyDoorbell:
         self._conn: PgConnection | None = None
         self.sent = 0
 
-    def ring(self) -> None:
-        """Ask for a notification; the first one goes out at once, the rest are coalesced."""
+    def ring(self, lanes: Collection[int] | None = None) -> None:
+        """Ask for a notification; the first one goes out at once, the rest are coalesced.
+
+        ``lanes`` are not sent: a NOTIFY wakes every loop of the listening relays.
+        """
         self._pending.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(

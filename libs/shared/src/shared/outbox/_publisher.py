@@ -100,7 +100,7 @@ class LanePublisher:
         backoff = Backoff(0.1, self.config.reconnect_backoff_max_s)
         try:
             while not stopping.is_set():
-                seen = self._wakeup.generation
+                seen = self._wakeup.generation_of(self.index)
                 try:
                     rows = await self.publish_once()
                     backoff.reset()
@@ -110,7 +110,7 @@ class LanePublisher:
                     await sleep_or_stop(stopping, backoff.next_delay())
                     continue
                 if rows < self.config.batch_size:
-                    await self._wakeup.wait(seen, self._idle_wait())
+                    await self._wakeup.wait(seen, self._idle_wait(), slot=self.index)
         finally:
             await self.close()
 

@@ -88,6 +88,7 @@ class OutboxRelay:
             else OutboxNames(table)
         )
         self.wakeup = wakeup or RelayWakeup()
+        self.wakeup.use_slots(self.config.publishers)  # one per publish loop: lane % loops
         self._database = database
         self._producer_factory = producer_factory
         self._service = service

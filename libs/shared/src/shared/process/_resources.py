@@ -6,7 +6,7 @@ Each is opened on first use and closed once, by the process that owns the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,18 +40,18 @@ class ProcessDoorbell:
         """Ring ``relay`` (a relay of this process) directly from now on."""
         self._relays.append(relay)
 
-    def ring(self) -> None:
-        """Wake the local relays; NOTIFY unless one of them owns every lane."""
+    def ring(self, lanes: Collection[int] | None = None) -> None:
+        """Wake the local relays' loops of ``lanes``; NOTIFY unless a relay owns every lane."""
         covered = False
         for relay in self._relays:
-            relay.wakeup.ring()
+            relay.wakeup.ring(lanes)
             covered = covered or len(relay.owned_lanes) >= relay.config.lanes
         if covered:
             self.local_rings += 1
             return
         if self._notify is None:
             self._notify = self._open()
-        self._notify.ring()
+        self._notify.ring(lanes)
 
     async def close(self) -> None:
         """Close the notification connection, if one was opened."""
