@@ -38,9 +38,9 @@ _HEADERS = (("sku", "delta"), ("sku", "delta", "reason"))
 
 
 class StockImportInvalidError(ValidationError):
-    """The upload is not an import CSV (header ``sku,delta[,reason]``, at most 50,000 lines, each
-    a SKU, a non-zero integer delta and an optional reason of up to 200 characters); ``errors``
-    names the offending lines. Nothing was started."""
+    """The upload is not an import CSV: the header sku,delta or sku,delta,reason, then at most
+    50,000 lines, each a SKU, a non-zero integer delta and an optional reason of up to 200
+    characters. The problem's errors[] names the offending lines. Nothing was started."""
 
     code = "stock_import.invalid_csv"
     default_message = "The CSV is not a valid stock import."
