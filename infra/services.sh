@@ -10,10 +10,10 @@
 # `stop` and `status` see the processes of both layouts. NAMEs come from either Procfile.
 # Every process runs under infra/supervise.py, which restarts it when it exits unexpectedly
 # (SIGKILL, a crash) with a backoff and a crash-loop limit, and forks it from a preloaded
-# interpreter so a restart is ready in seconds (docs/local-stack.md). The pid file names the
-# supervisor; `stop` stops supervisor and process together, without a restart; `status` shows
-# the process's pid, its restarts and its last time to ready. `run NAME` does what `start`
-# does in the foreground (the Tiltfile's serve_cmd).
+# interpreter so a restart is ready in seconds (docs/local-stack.md). NAME.supervisor.pid names
+# the supervisor, NAME.pid the process; `stop` stops both, without a restart; `status` shows
+# the process's restarts and its last time to ready. `run NAME` does what `start` does, in the
+# foreground (the Tiltfile's serve_cmd).
 # Usage: [ORDO_LAYOUT=combined|split] infra/services.sh start|stop|status|run|migrate|compile [NAME...]
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
@@ -59,8 +59,30 @@ everything() {
   { lines "$ORDO_LAYOUT"; lines "$OTHER_LAYOUT"; } | awk '!seen[$2]++'
 }
 
-# ours NAME COMMAND: true when NAME's pid file names a running COMMAND of this checkout.
-ours() { pid_alive "$ORDO_RUN/$1.pid" "$ORDO_ROOT/.venv/bin/$2"; }
+# NAME.pid names the service's process (written by its supervisor at each start, so tools and
+# fault injection that signal NAME.pid reach the process itself); NAME.supervisor.pid names
+# the supervisor, which is what start, stop and status act on.
+# owner NAME COMMAND: print the pid file that controls NAME when it runs COMMAND of this
+# checkout: its supervisor's, or NAME.pid for a process started unsupervised by an older
+# services.sh; nothing when it does not run.
+owner() {
+  local command="$ORDO_ROOT/.venv/bin/$2"
+  if pid_alive "$ORDO_RUN/$1.supervisor.pid" "$command"; then echo "$ORDO_RUN/$1.supervisor.pid"
+  elif pid_alive "$ORDO_RUN/$1.pid" "$command"; then echo "$ORDO_RUN/$1.pid"
+  fi
+}
+
+# ours NAME COMMAND: true when NAME runs COMMAND of this checkout.
+ours() { [[ -n "$(owner "$1" "$2")" ]]; }
+
+# stop_process NAME COMMAND: stop NAME (its supervisor stops it without a restart).
+stop_process() {
+  local file
+  file="$(owner "$1" "$2")"
+  # The supervisor gives its process 15 s to drain before it kills it.
+  stop_pid "${file:-$ORDO_RUN/$1.supervisor.pid}" "$1" 25 "$ORDO_ROOT/.venv/bin/$2"
+  rm -f "$ORDO_RUN/$1.pid" "$ORDO_RUN/$1.supervisor.pid"
+}
 
 http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
@@ -95,7 +117,7 @@ supervised() {
   ORDO_DATABASE__PORT="$ORDO_PG_PORT" ORDO_REDIS__PORT="$ORDO_REDIS_PORT" \
   ORDO_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:$ORDO_KAFKA_PORT" \
   exec "$ORDO_ROOT/.venv/bin/python" "$ORDO_ROOT/infra/supervise.py" --name "$name" \
-    --state "$ORDO_RUN/$name.state" --ready-url "http://127.0.0.1:$port/health/ready" --preload \
+    --state "$ORDO_RUN/$name.state" --pidfile "$ORDO_RUN/$name.pid" --ready-url "http://127.0.0.1:$port/health/ready" --preload \
     -- "$ORDO_ROOT/.venv/bin/$cmd"
 }
 
@@ -119,18 +141,17 @@ switch_from() {
     [[ "$svc" == "$service" && "$name" != "$keep" ]] || continue
     if ours "$name" "$cmd"; then
       log "$service runs in the $other layout: stopping $name first"
-      stop_pid "$ORDO_RUN/$name.pid" "$name" 25 "$ORDO_ROOT/.venv/bin/$cmd"
+      stop_process "$name" "$cmd"
     fi
   done < <(lines "$other")
 }
 
 cmd_start() {
-  local layout name svc port cmd pidfile started=()
+  local layout name svc port cmd started=()
   compile_bytecode
   while read -r layout name svc port cmd; do
-    pidfile="$ORDO_RUN/$name.pid"
     if ours "$name" "$cmd"; then
-      log "$name already running (pid $(cat "$pidfile"))"
+      log "$name already running (pid $(cat "$(owner "$name" "$cmd")"))"
       continue
     fi
     [[ -x "$ORDO_ROOT/.venv/bin/$cmd" ]] || die "$cmd not found in .venv/bin (run: uv sync --frozen)"
@@ -138,7 +159,7 @@ cmd_start() {
     port_open "$port" && die "port $port for $name is taken by another process"
     rm -f "$ORDO_RUN/$name.state"
     (supervised "$name" "$svc" "$port" "$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null) &
-    echo $! >"$pidfile"
+    echo $! >"$ORDO_RUN/$name.supervisor.pid"
     started+=("$name:$port")
   done < <(procs "$@")
   for entry in "${started[@]}"; do
@@ -153,12 +174,12 @@ cmd_run() {
   (($# == 1)) || die "run takes one NAME"
   local layout name svc port cmd
   read -r layout name svc port cmd < <(procs "$1")
-  if ours "$name" "$cmd"; then die "$name already runs (pid $(cat "$ORDO_RUN/$name.pid")): stop it first"; fi
+  if ours "$name" "$cmd"; then die "$name already runs (pid $(cat "$(owner "$name" "$cmd")")): stop it first"; fi
   switch_from "$layout" "$svc" "$name"
   port_open "$port" && die "port $port for $name is taken by another process"
   compile_bytecode
   rm -f "$ORDO_RUN/$name.state"
-  echo $$ >"$ORDO_RUN/$name.pid"
+  echo $$ >"$ORDO_RUN/$name.supervisor.pid"
   supervised "$name" "$svc" "$port" "$cmd" </dev/null
 }
 
@@ -166,9 +187,11 @@ cmd_stop() {
   local layout name svc port cmd
   while read -r layout name svc port cmd; do
     # Without NAMEs, only what runs (in either layout) is named in the log.
-    if (($# == 0)) && ! ours "$name" "$cmd"; then rm -f "$ORDO_RUN/$name.pid"; continue; fi
-    # The supervisor gives its process 15 s to drain before it kills it.
-    stop_pid "$ORDO_RUN/$name.pid" "$name" 25 "$ORDO_ROOT/.venv/bin/$cmd"
+    if (($# == 0)) && ! ours "$name" "$cmd"; then
+      rm -f "$ORDO_RUN/$name.pid" "$ORDO_RUN/$name.supervisor.pid"
+      continue
+    fi
+    stop_process "$name" "$cmd"
   done < <(if (($# == 0)); then everything; else procs "$@"; fi)
 }
 
@@ -178,7 +201,7 @@ cmd_status() {
     if ours "$name" "$cmd"; then
       http_ready "$port" && state="ready" || state="up (not ready)"
       printf '%-22s %-15s http://127.0.0.1:%-5s pid %-7s %-8s log %s\n' "$name" "$state" "$port" \
-        "$(cat "$ORDO_RUN/$name.pid")" "$layout" "$ORDO_LOGS/$name.log"
+        "$(cat "$(owner "$name" "$cmd")")" "$layout" "$ORDO_LOGS/$name.log"
       [[ -f "$ORDO_RUN/$name.state" ]] && printf '%-22s supervised: %s\n' "" "$(supervision "$name")"
     elif [[ -f "$ORDO_RUN/$name.state" ]] && grep -q '"crash-loop"' "$ORDO_RUN/$name.state"; then
       printf '%-22s %-15s http://127.0.0.1:%-5s %s: %s\n' "$name" "crash loop" "$port" "$layout" \

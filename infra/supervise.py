@@ -1,6 +1,7 @@
 """Keep one process of the local stack running: restart it when it exits unexpectedly.
 
-Usage: .venv/bin/python infra/supervise.py --name NAME --state FILE [options] -- COMMAND [ARG...]
+Usage: .venv/bin/python infra/supervise.py --name NAME --state FILE [--pidfile FILE] [options]
+       -- COMMAND [ARG...]
 
 `infra/services.sh` (under `make up`) and the Tiltfile (Tilt does not restart a crashed
 serve_cmd) run each process of infra/Procfile.<layout> under this supervisor. It
@@ -124,12 +125,14 @@ class Supervisor:
         policy: Policy,
         ready_url: str | None = None,
         entry: Callable[[], Any] | None = None,
+        pidfile: Path | None = None,
     ) -> None:
         self.command = list(command)
         self.policy = policy
         self.ready_url = ready_url
         self.entry = entry
         self.state_file = state_file
+        self.pidfile = pidfile
         self.state = State(name=name, supervisor_pid=os.getpid())
         self._stop_signal: int | None = None
         self._wake_r, self._wake_w = os.pipe()
@@ -201,6 +204,8 @@ class Supervisor:
             self._child()
         self.state.child_pid = pid
         self.state.started_at = time.time()
+        if self.pidfile is not None:
+            _write(self.pidfile, f"{pid}\n")
         self._log("supervisor.started", pid=pid, restarts=self.state.restarts)
         self._save("running")
         return pid
@@ -318,9 +323,9 @@ class Supervisor:
 
     def _save(self, state: str) -> None:
         self.state.state = state
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self.state)))
-        tmp.replace(self.state_file)
+        _write(self.state_file, json.dumps(asdict(self.state)))
+        if state in {"stopped", "crash-loop"} and self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)
 
     def _log(self, event: str, **fields: object) -> None:
         line = {
@@ -334,11 +339,19 @@ class Supervisor:
         print(json.dumps(line), file=sys.stderr, flush=True)
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` at once: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--state", required=True, type=Path, help="JSON state file")
+    parser.add_argument("--pidfile", type=Path, help="kept naming the running child")
     parser.add_argument("--ready-url", help="polled after each start to log time to ready")
     parser.add_argument("--preload", action="store_true", help="fork a preloaded console script")
     defaults = Policy()
@@ -361,7 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     policy = Policy(**{k: getattr(args, k) for k in asdict(Policy())})
     entry = preload_entry(args.command[0]) if args.preload else None
-    supervisor = Supervisor(args.name, args.command, args.state, policy, args.ready_url, entry)
+    supervisor = Supervisor(
+        args.name, args.command, args.state, policy, args.ready_url, entry, args.pidfile
+    )
     supervisor.install_signals()
     if entry is not None:
         # What the import built lives as long as the supervisor: frozen, the children's

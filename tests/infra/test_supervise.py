@@ -50,12 +50,13 @@ class Supervised:
     def __init__(self, tmp: Path, child: str, *options: str, env: dict[str, str] | None = None):
         self.state_file = tmp / "p.state"
         self.log = tmp / "p.log"
+        self.pidfile = tmp / "p.pid"
         self.tmp = tmp
         script = tmp / "child.py"
         script.write_text(child)
         self.proc = subprocess.Popen(  # noqa: S603 - our own script and interpreter
             [sys.executable, str(SUPERVISE), "--name", "p", "--state", str(self.state_file)]
-            + [*options, "--", sys.executable, str(script)],
+            + ["--pidfile", str(self.pidfile), *options, "--", sys.executable, str(script)],
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             env=(os.environ | {"CHILD_DIR": str(tmp)} | (env or {})),
@@ -122,6 +123,7 @@ def test_a_child_killed_with_sigkill_is_started_again(make: Callable[..., Superv
     second = s.child()
     assert second != first
     assert alive(second)
+    assert int(s.pidfile.read_text()) == second  # NAME.pid follows the process
     restarting = [e for e in s.events() if e["event"] == "supervisor.restarting"]
     assert restarting[0]["exit"] == "killed by SIGKILL"
     assert restarting[0]["delay_s"] == 0.0  # after a stable run: at once
@@ -140,6 +142,7 @@ def test_sigterm_stops_child_and_supervisor_without_a_restart(
     assert s.state()["state"] == "stopped"
     assert s.state()["restarts"] == 0
     assert [e["event"] for e in s.events()][-1] == "supervisor.stopped"
+    assert not s.pidfile.exists()
 
 
 def test_a_child_that_keeps_failing_backs_off_then_gives_up(
