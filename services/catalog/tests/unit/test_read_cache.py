@@ -4,7 +4,8 @@ catalog's real caches (in-process layer only), and the event -> touched items ma
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -19,9 +20,17 @@ from catalog.domain.errors import ProductNotFoundError
 from catalog.domain.model import Money, Product, StockItem
 from catalog.domain.reservation import reserve
 from catalog.domain.values import RequestedLine
-from shared.caching import CacheMetrics, CachePolicy, ChangeEvent, LocalCacheGate
+from shared.caching import (
+    CacheBackendError,
+    CacheMetrics,
+    CachePolicy,
+    ChangeEvent,
+    LocalCacheGate,
+    RemoteStore,
+)
 from shared.clock import FrozenClock
 from shared.flags import StaticFlags
+from shared.outbox import OutboxMessage
 
 from .conftest import FakeUnitOfWork, Store, principal_of
 
@@ -207,3 +216,70 @@ async def test_the_read_cache_flag_turns_the_cache_off_for_one_tenant_at_run_tim
     flags.set(READ_CACHE_FLAG, True, org_id=org_id)  # back on: the cached entry again
     again, _ = await cached.get_product(writer, org_id=org_id, product_id=product.id)
     assert again.price == Money(100, "EUR")
+
+
+class CountingRemote:
+    """A shared layer that only counts its invalidation round trips (and can fail them)."""
+
+    def __init__(self) -> None:
+        self.invalidations: list[list[str]] = []
+        self.failing = False
+
+    def key(self, name: str) -> str:
+        return f"catalog:{name}"
+
+    async def invalidate(self, keys: Sequence[str], hold_s: float) -> None:
+        self.invalidations.append(list(keys))
+        if self.failing:
+            raise CacheBackendError("invalidate")
+
+
+def _committed(org_id: uuid.UUID) -> OutboxMessage:
+    payload = {
+        "org_id": str(org_id),
+        "lines": [
+            {"product_id": str(uuid.uuid4()), "sku": "A-1"},
+            {"product_id": str(uuid.uuid4()), "sku": "B-2"},
+        ],
+    }
+    return OutboxMessage(
+        topic="catalog.events",
+        key=str(uuid.uuid4()),
+        type="ordo.catalog.stock.committed.v1",
+        payload=payload,
+    )
+
+
+def _read_back(message: OutboxMessage, *, event_id: str | None = None) -> ChangeEvent:
+    ce_id = str(message.event_id) if event_id is None else event_id
+    return ChangeEvent(message.type, None, message.key, message.payload, ce_id)
+
+
+async def test_a_write_tells_redis_once_and_its_own_event_read_back_does_not_again(
+    org_id: uuid.UUID,
+) -> None:
+    remote = CountingRemote()
+    policy = CachePolicy(ttl_s=60, negative_ttl_s=5)
+    caches = CatalogCaches(
+        product=policy,
+        stock=policy,
+        remote=cast(RemoteStore, remote),
+        gate=LocalCacheGate(open=True),
+        metrics=CacheMetrics(CollectorRegistry()),
+    )
+    mine = _committed(org_id)
+    await caches.after_commit([mine])
+    # Both caches' keys of both lines, in one round trip.
+    assert [len(keys) for keys in remote.invalidations] == [4]
+    assert await caches.on_change(_read_back(mine)) is True
+    assert len(remote.invalidations) == 1  # already buried by this instance's commit
+    # Another instance's event (an id this one never wrote) is buried here too.
+    assert await caches.on_change(_read_back(_committed(org_id))) is True
+    assert len(remote.invalidations) == 2
+    # When Redis could not be told after the commit, the event read back tells it again.
+    remote.failing = True
+    failed = _committed(org_id)
+    await caches.after_commit([failed])
+    remote.failing = False
+    await caches.on_change(_read_back(failed))
+    assert [len(keys) for keys in remote.invalidations] == [4, 4, 4, 4]

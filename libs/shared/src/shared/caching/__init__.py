@@ -57,7 +57,7 @@ in-process entries.
 from shared.caching._codec import CacheDecodeError, Entry, JsonCodec
 from shared.caching._gate import LocalCacheGate
 from shared.caching._keys import CacheKey
-from shared.caching._layered import LayeredCache, Loader
+from shared.caching._layered import LayeredCache, Loader, invalidate_together
 from shared.caching._listener import CacheInvalidationListener, ChangeEvent, OnChange
 from shared.caching._local import LocalTTLCache
 from shared.caching._memo import RequestMemoMiddleware, current_memo, memo_scope
@@ -96,6 +96,7 @@ __all__ = [
     "create_redis",
     "current_memo",
     "default_cache_metrics",
+    "invalidate_together",
     "jittered",
     "memo_scope",
 ]

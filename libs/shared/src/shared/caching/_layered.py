@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -24,7 +24,7 @@ from shared.caching._metrics import CacheMetrics, default_cache_metrics
 from shared.caching._policy import CachePolicy, jittered
 from shared.caching._store import TOMBSTONE, CacheBackendError, RemoteStore
 
-__all__ = ["LayeredCache", "Loader"]
+__all__ = ["LayeredCache", "Loader", "invalidate_together"]
 
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[T | None]]
@@ -215,7 +215,7 @@ class LayeredCache(Generic[T]):
         except CacheDecodeError:
             # Someone else's format or a corrupt value: bury it so it is reloaded.
             self._metrics.errors_total.labels(cache=self.name, operation="decode").inc()
-            await self._bury(remote, [remote_key])
+            await self.bury(remote, [remote_key], self.policy.invalidation_hold_s)
             return None
         self._count("redis", entry.found)
         ttl = self._jittered(self.policy.local_cap())
@@ -282,7 +282,9 @@ class LayeredCache(Generic[T]):
 
     # -- invalidation -----------------------------------------------------------------------
 
-    async def invalidate(self, keys: Iterable[CacheKey], *, source: str = "write") -> None:
+    async def invalidate(
+        self, keys: Iterable[CacheKey], *, source: str = "write", remote: bool = True
+    ) -> bool:
         """Forget ``keys`` in every layer; never raises for a backend failure.
 
         In-process at once (this request's memo, the LRU, fills in flight: their result is
@@ -293,12 +295,19 @@ class LayeredCache(Generic[T]):
             keys: what a write changed.
             source: ``write`` (after this instance committed) or ``event`` (another instance
                 did, as the invalidation listener learned); a metrics label.
+            remote: False forgets in-process only (Redis already has the tombstones: the
+                listener reading back this instance's own write).
+
+        Returns:
+            False when Redis could not be told (it keeps what it had until its TTL).
         """
-        unique = list(dict.fromkeys(keys))
-        if not unique:
-            return
+        return await invalidate_together([(self, keys)], source=source, remote=remote)
+
+    def forget_locally(self, keys: Iterable[CacheKey], *, source: str) -> list[CacheKey]:
+        """The in-process part of :meth:`invalidate`; returns the distinct keys forgotten."""
+        keys = list(dict.fromkeys(keys))
         memo = current_memo()
-        for key in unique:
+        for key in keys:
             if memo is not None:
                 memo.pop(self._memo_key(key), None)
             if self._local is not None:
@@ -306,18 +315,27 @@ class LayeredCache(Generic[T]):
             flight = self._flights.pop(key.render(), None)
             if flight is not None:
                 flight.stale = True
-        self._metrics.invalidations_total.labels(cache=self.name, source=source).inc(len(unique))
-        if self._remote is not None:
-            remote = self._remote
-            await self._bury(remote, [self._remote_key(remote, key) for key in unique])
+        if keys:
+            self._metrics.invalidations_total.labels(cache=self.name, source=source).inc(len(keys))
+        return keys
 
-    async def _bury(self, remote: RemoteStore, remote_keys: list[str]) -> None:
+    def remote_names(self, keys: Iterable[CacheKey]) -> tuple[RemoteStore, list[str]] | None:
+        """The Redis store and key names of ``keys`` (None: this cache has no shared layer)."""
+        remote = self._remote
+        if remote is None:
+            return None
+        return remote, [self._remote_key(remote, key) for key in keys]
+
+    async def bury(self, remote: RemoteStore, remote_keys: list[str], hold_s: float) -> bool:
+        """Tombstone ``remote_keys`` in ``remote`` for ``hold_s``; False when it failed."""
         try:
-            await remote.invalidate(remote_keys, self.policy.invalidation_hold_s)
+            await remote.invalidate(remote_keys, hold_s)
         except CacheBackendError:
             # Redis keeps what it had until its TTL: that TTL is the bound while Redis fails.
             self._metrics.errors_total.labels(cache=self.name, operation="invalidate").inc()
             log.warning("cache_invalidation_failed", cache=self.name, keys=len(remote_keys))
+            return False
+        return True
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -327,3 +345,33 @@ class LayeredCache(Generic[T]):
     def _count(self, layer: str, found: bool | None) -> None:
         result = "miss" if found is None else ("hit" if found else "negative_hit")
         self._metrics.requests_total.labels(cache=self.name, layer=layer, result=result).inc()
+
+
+async def invalidate_together(
+    parts: Iterable[tuple[LayeredCache[Any], Iterable[CacheKey]]],
+    *,
+    source: str = "write",
+    remote: bool = True,
+) -> bool:
+    """Forget keys of several caches: in-process each, then one Redis round trip per store.
+
+    One write often changes items of several caches (a stock change: a product and its stock
+    level); their tombstones go to Redis in one pipeline, held the longest of the caches'
+    ``invalidation_hold_s`` (a longer hold only refuses stale fills a little longer).
+    Returns False when a store could not be told.
+    """
+    by_store: dict[int, tuple[LayeredCache[Any], RemoteStore, list[str], float]] = {}
+    for cache, keys in parts:
+        unique = cache.forget_locally(keys, source=source)
+        target = cache.remote_names(unique) if remote and unique else None
+        if target is None:
+            continue
+        store, names = target
+        first, _, held_names, hold = by_store.setdefault(id(store), (cache, store, [], 0.0))
+        held_names.extend(names)
+        hold = max(hold, cache.policy.invalidation_hold_s)
+        by_store[id(store)] = (first, store, held_names, hold)
+    told = True
+    for first, store, names, hold in by_store.values():
+        told = await first.bury(store, names, hold) and told
+    return told

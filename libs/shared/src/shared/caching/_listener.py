@@ -41,12 +41,15 @@ class ChangeEvent:
         org_id: the tenant (``ce_orgid``), if the event names one.
         key: the record key (the aggregate id), if any.
         data: the JSON payload.
+        id: the event's id (``ce_id``), if given: a service can tell its own writes' events
+            (already invalidated in Redis after its commit) from another instance's.
     """
 
     type: str
     org_id: str | None
     key: str | None
     data: Any
+    id: str | None = None
 
 
 OnChange = Callable[[ChangeEvent], Awaitable[bool]]
@@ -193,7 +196,7 @@ class CacheInvalidationListener:
             self._unknown_change(record)
             return
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        event = ChangeEvent(event_type, headers.get("ce_orgid"), key, data)
+        event = ChangeEvent(event_type, headers.get("ce_orgid"), key, data, headers.get("ce_id"))
         try:
             touched = await self._on_change(event)
         except Exception:

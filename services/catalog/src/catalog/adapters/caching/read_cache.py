@@ -24,6 +24,7 @@ from shared.caching import (
     LayeredCache,
     LocalCacheGate,
     RemoteStore,
+    invalidate_together,
 )
 from shared.flags import FeatureFlags, StaticFlags
 from shared.outbox import OutboxMessage
@@ -60,6 +61,7 @@ class CatalogCaches:
     ) -> None:
         self.gate = gate
         self.flags = flags or StaticFlags()
+        self._buried = _RecentIds()
         self.products = LayeredCache[Product](
             "product",
             codec=PRODUCT_CODEC,
@@ -101,15 +103,22 @@ class CatalogCaches:
             return await load()
         return await self.stock.get(CacheKey(str(org_id), sku), load)
 
-    async def forget(self, touched: Iterable[Touched], *, source: str) -> None:
-        """Invalidate the products and stock levels ``touched`` names."""
+    async def forget(self, touched: Iterable[Touched], *, source: str, remote: bool = True) -> bool:
+        """Invalidate the products and stock levels ``touched`` names (one Redis round trip).
+
+        Returns False when Redis could not be told.
+        """
         items = list(dict.fromkeys(touched))
         if not items:
-            return
-        await self.products.invalidate(
-            [CacheKey(str(t.org_id), str(t.product_id)) for t in items], source=source
+            return True
+        return await invalidate_together(
+            [
+                (self.products, [CacheKey(str(t.org_id), str(t.product_id)) for t in items]),
+                (self.stock, [CacheKey(str(t.org_id), t.sku) for t in items]),
+            ],
+            source=source,
+            remote=remote,
         )
-        await self.stock.invalidate([CacheKey(str(t.org_id), t.sku) for t in items], source=source)
 
     async def after_commit(self, messages: Sequence[OutboxMessage]) -> None:
         """Invalidate what a committed transaction's events touched (its own instance, Redis)."""
@@ -119,13 +128,42 @@ class CatalogCaches:
                 touched.extend(touched_by(message.type, message.payload))
             except ValueError:
                 log.exception("cache_invalidation_unmapped", type=message.type)
-        await self.forget(touched, source="write")
+        if await self.forget(touched, source="write"):
+            self._buried.remember(str(message.event_id) for message in messages)
 
     async def on_change(self, event: ChangeEvent) -> bool:
-        """The listener's mapping: invalidate what an event of ``catalog.events`` touched."""
+        """The listener's mapping: invalidate what an event of ``catalog.events`` touched.
+
+        An event of this instance's own commit is already buried in Redis (``after_commit``):
+        only the in-process layers are told again, which saves a Redis round trip per event.
+        """
         touched = touched_by(event.type, event.data)
-        await self.forget(touched, source="event")
+        own = event.id is not None and self._buried.take(event.id)
+        await self.forget(touched, source="event", remote=not own)
         return bool(touched)
+
+
+class _RecentIds:
+    """Ids of the events this instance has buried in Redis, until the listener reads them back.
+
+    Bounded (oldest forgotten first): an id that fell out only costs one Redis round trip more.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._ids: dict[str, None] = {}
+        self._limit = limit
+
+    def remember(self, ids: Iterable[str]) -> None:
+        for event_id in ids:
+            self._ids[event_id] = None
+        while len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+
+    def take(self, event_id: str) -> bool:
+        if event_id not in self._ids:
+            return False
+        del self._ids[event_id]
+        return True
 
 
 class UncachedReads:
