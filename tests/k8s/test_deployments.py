@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from typing import Any
 
@@ -91,13 +92,19 @@ def test_every_deployment_has_a_disruption_budget(overlays: Resources, overlay: 
         assert len(covering) == 1, d["metadata"]["name"]
 
 
-def test_every_role_of_the_split_layout_is_a_deployment(overlays: Resources) -> None:
-    procfile = (ROOT / "infra" / "Procfile.split").read_text().splitlines()
-    roles = {line.split()[0] for line in procfile if line.strip() and not line.startswith("#")}
+def test_every_role_of_every_service_is_a_deployment(overlays: Resources) -> None:
+    # The roles each service declares in its ServiceSpec (<svc>/entrypoints/service.py).
+    roles = {"payment-provider"}
+    for service in ("gateway", "identity", "catalog", "orders", "payments", "notifications"):
+        spec = importlib.import_module(f"{service}.entrypoints.service").SPEC
+        roles |= {f"{service}-{role}" for role in spec.roles}
     local = {d["metadata"]["name"] for d in of_kind(overlays["local"], "Deployment")}
     production = {d["metadata"]["name"] for d in of_kind(overlays["production"], "Deployment")}
     assert local == roles
     assert production == roles - {"payment-provider"}
+    procfile = (ROOT / "infra" / "Procfile.split").read_text().splitlines()
+    split = {line.split()[0] for line in procfile if line.strip() and not line.startswith("#")}
+    assert split <= roles
 
 
 def _partitions() -> dict[str, int]:
