@@ -1,14 +1,22 @@
 """Bulk stock import on the real PostgreSQL, through catalog's API and a real job runner:
-a worker killed mid-batch resumes from its checkpoint without applying a line twice; cancel;
+a worker killed mid-batch (a task cancelled, and a real ``ordo-catalog-worker`` process sent
+SIGKILL) resumes from its checkpoint without applying a line twice; cancel;
 the CSV's refusals; the Idempotency-Key; RBAC and tenancy."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess  # nosec B404 - starts our own worker process
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
@@ -96,7 +104,7 @@ def worker(
     factory = unit_of_work_factory(sessions)
     if gate is not None:
         gated = type("Gated", (GatedUnitOfWork,), {"gate": gate})
-        factory = partial(gated, *factory.args)
+        factory = partial(gated, *factory.args)  # type: ignore[attr-defined]
     imports = stock_import_use_cases(factory, clock or SystemClock(), new_id, batch_size=BATCH)
     return JobRunner(
         sessions,
@@ -304,3 +312,92 @@ async def test_idempotency_roles_and_tenancy(
     got = await api.get(path, headers=stranger)
     assert (got.status_code, got.json()["code"]) == (404, "stock_import.not_found")
     assert (await api.post(f"{path}/cancel", headers=stranger)).status_code == 404
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def worker_process(database: DatabaseSettings, secrets: Path) -> subprocess.Popen[bytes]:
+    """``ordo-catalog-worker`` on the test database: leases of 3 s, batches of 25 lines."""
+    env = dict(os.environ) | {
+        "ORDO_ENVIRONMENT": "test",
+        "ORDO_DATABASE__HOST": database.host,
+        "ORDO_DATABASE__PORT": str(database.port),
+        "ORDO_DATABASE__NAME": database.name,
+        "ORDO_DATABASE__USER": database.user,
+        "ORDO_DATABASE__PASSWORD": database.password.get_secret_value(),
+        "ORDO_SECRETS_DIR": str(secrets),
+        "ORDO_CACHE__ENABLED": "false",
+        "ORDO_WORKER_HEALTH_PORT": str(free_port()),
+        "ORDO_JOBS__LEASE_S": "3",
+        "ORDO_JOBS__HEARTBEAT_INTERVAL_S": "1",
+        "ORDO_JOBS__POLL_INTERVAL_S": "0.2",
+        "ORDO_JOBS__IMPORT_BATCH_SIZE": "25",
+        "ORDO_OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    }
+    script = Path(sys.executable).parent / "ordo-catalog-worker"
+    return subprocess.Popen(  # noqa: S603 # nosec B603 - our console script
+        [str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def import_row(engine: AsyncEngine, job_id: str) -> Any:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT state, done, attempts, checkpoint FROM jobs WHERE id = :id"),
+                {"id": job_id},
+            )
+        ).one()
+    return row._mapping
+
+
+async def wait_for(engine: AsyncEngine, job_id: str, ok: Any, within: float) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        row = await import_row(engine, job_id)
+        if ok(row):
+            return row
+        assert time.monotonic() < deadline, f"not reached within {within} s: {dict(row)}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_worker_process_killed_with_sigkill_resumes_without_double_apply(
+    api: httpx.AsyncClient,
+    tokens: Tokens,
+    org_id: uuid.UUID,
+    migrated: DatabaseSettings,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    skus = [f"KILL-{n}" for n in range(10)]
+    await stock_skus(api, tokens, org_id, skus)
+    rows = [(skus[n % 10], (n % 3) + 1) for n in range(3000)]
+    job = await start(api, tokens, org_id, "sku,delta\n" + "".join(f"{s},{d}\n" for s, d in rows))
+    first = worker_process(migrated, tmp_path)
+    try:
+        await wait_for(engine, job["id"], lambda r: r["done"] >= 300, within=120)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    killed = await import_row(engine, job["id"])
+    assert killed["state"] == "running"
+    assert killed["done"] < 3000, "killed before the end"
+    assert killed["checkpoint"]["next_index"] == killed["done"]
+    assert await stock_events(engine, org_id) == killed["done"], "only committed batches count"
+
+    second = worker_process(migrated, tmp_path)
+    try:
+        done = await wait_for(engine, job["id"], lambda r: r["state"] != "running", within=180)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert (done["state"], done["done"], done["attempts"]) == ("succeeded", 3000, 2)
+    assert await stock_events(engine, org_id) == 3000
+    for sku in skus:
+        expected = 1000 + sum(d for s, d in rows if s == sku)
+        assert await on_hand(api, tokens, org_id, sku) == expected
