@@ -135,7 +135,7 @@ class SetStockRequest(BaseModel):
         extra="forbid",
     )
     on_hand: Annotated[int, Field(ge=0, le=1000000000)]
-    expected_version: Annotated[int | None, Field(ge=1)] = None
+    expected_version: Annotated[int | None, Field(ge=1, le=2147483647)] = None
 
 
 class State(StrEnum):
@@ -299,4 +299,4 @@ class UpdatePriceRequest(BaseModel):
         extra="forbid",
     )
     price: Money
-    expected_version: Annotated[int | None, Field(ge=1)] = None
+    expected_version: Annotated[int | None, Field(ge=1, le=2147483647)] = None

@@ -20,7 +20,7 @@ from typing import cast
 
 def _get_kwargs(
     *,
-    body: SwitchOrgRequest | Unset = UNSET,
+    body: SwitchOrgRequest,
     auth_mode: SwitchOrgAuthMode | Unset = SwitchOrgAuthMode.BEARER,
     x_csrf_token: str | Unset = UNSET,
 
@@ -44,9 +44,7 @@ def _get_kwargs(
         "url": "/v1/auth/switch-org",
     }
 
-    
-    if not isinstance(body, Unset):
-        _kwargs["json"] = body.to_dict()
+    _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -132,7 +130,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    body: SwitchOrgRequest | Unset = UNSET,
+    body: SwitchOrgRequest,
     auth_mode: SwitchOrgAuthMode | Unset = SwitchOrgAuthMode.BEARER,
     x_csrf_token: str | Unset = UNSET,
 
@@ -141,7 +139,7 @@ def sync_detailed(
     Args:
         auth_mode (SwitchOrgAuthMode | Unset):  Default: SwitchOrgAuthMode.BEARER.
         x_csrf_token (str | Unset):
-        body (SwitchOrgRequest | Unset): The org to switch to, and the refresh token to retire.
+        body (SwitchOrgRequest): The org to switch to, and the refresh token to retire.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -168,7 +166,7 @@ x_csrf_token=x_csrf_token,
 def sync(
     *,
     client: AuthenticatedClient,
-    body: SwitchOrgRequest | Unset = UNSET,
+    body: SwitchOrgRequest,
     auth_mode: SwitchOrgAuthMode | Unset = SwitchOrgAuthMode.BEARER,
     x_csrf_token: str | Unset = UNSET,
 
@@ -177,7 +175,7 @@ def sync(
     Args:
         auth_mode (SwitchOrgAuthMode | Unset):  Default: SwitchOrgAuthMode.BEARER.
         x_csrf_token (str | Unset):
-        body (SwitchOrgRequest | Unset): The org to switch to, and the refresh token to retire.
+        body (SwitchOrgRequest): The org to switch to, and the refresh token to retire.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -199,7 +197,7 @@ x_csrf_token=x_csrf_token,
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    body: SwitchOrgRequest | Unset = UNSET,
+    body: SwitchOrgRequest,
     auth_mode: SwitchOrgAuthMode | Unset = SwitchOrgAuthMode.BEARER,
     x_csrf_token: str | Unset = UNSET,
 
@@ -208,7 +206,7 @@ async def asyncio_detailed(
     Args:
         auth_mode (SwitchOrgAuthMode | Unset):  Default: SwitchOrgAuthMode.BEARER.
         x_csrf_token (str | Unset):
-        body (SwitchOrgRequest | Unset): The org to switch to, and the refresh token to retire.
+        body (SwitchOrgRequest): The org to switch to, and the refresh token to retire.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -235,7 +233,7 @@ x_csrf_token=x_csrf_token,
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    body: SwitchOrgRequest | Unset = UNSET,
+    body: SwitchOrgRequest,
     auth_mode: SwitchOrgAuthMode | Unset = SwitchOrgAuthMode.BEARER,
     x_csrf_token: str | Unset = UNSET,
 
@@ -244,7 +242,7 @@ async def asyncio(
     Args:
         auth_mode (SwitchOrgAuthMode | Unset):  Default: SwitchOrgAuthMode.BEARER.
         x_csrf_token (str | Unset):
-        body (SwitchOrgRequest | Unset): The org to switch to, and the refresh token to retire.
+        body (SwitchOrgRequest): The org to switch to, and the refresh token to retire.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -23,6 +23,9 @@ __all__ = [
     "UpdatePriceRequest",
 ]
 
+# Versions are PostgreSQL integers: a larger expected_version can never match (and would
+# otherwise reach the service only to fail there).
+MAX_VERSION = 2_147_483_647
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -59,14 +62,14 @@ class UpdatePriceRequest(_Body):
     """PUT /products/{product_id}/price."""
 
     price: MoneyBody
-    expected_version: Annotated[int | None, Field(ge=1)] = None
+    expected_version: Annotated[int | None, Field(ge=1, le=MAX_VERSION)] = None
 
 
 class SetStockRequest(_Body):
     """PUT /stock/{sku}."""
 
     on_hand: Annotated[int, Field(ge=0, le=1_000_000_000)]
-    expected_version: Annotated[int | None, Field(ge=1)] = None
+    expected_version: Annotated[int | None, Field(ge=1, le=MAX_VERSION)] = None
 
 
 class AdjustStockRequest(_Body):

@@ -13,7 +13,7 @@ from orders.application.ports import OrderFilter, OrderReads
 from orders.domain.errors import OrderNotFoundError
 from orders.domain.model import Order
 from shared.auth.principal import Principal
-from shared.errors import ValidationError
+from shared.errors import FieldError, ValidationError
 from shared.pagination import Page, check_limit, decode_cursor, encode_cursor, page_of
 
 __all__ = ["ListOrders"]
@@ -53,7 +53,12 @@ class ListOrders:
             and filters.placed_before is not None
             and filters.placed_after >= filters.placed_before
         ):
-            raise ValidationError("placed_after must be before placed_before.")
+            raise ValidationError(
+                "placed_after must be before placed_before.",
+                errors=[
+                    FieldError("query.placed_after", "not before placed_before", "value_error")
+                ],
+            )
         bound = _bound(filters)
         before = decode_cursor(cursor, bound)
         rows = await self._reads.list(
