@@ -359,3 +359,28 @@ async def test_concurrent_workers_never_take_the_same_job(
     for job_id in ids:
         assert (await read(sessions, job_id)).state is JobState.SUCCEEDED
         assert await steps(sessions, job_id) == list(range(30))
+
+
+async def test_a_stopping_worker_gives_its_job_back_without_spending_an_attempt(
+    sessions: async_sessionmaker[AsyncSession], clock: FrozenClock, metrics: Metrics
+) -> None:
+    job_id = await enqueue(sessions, clock, total=100)
+    entered, gate = asyncio.Event(), asyncio.Event()
+    inner = stepper(sessions)
+
+    async def slow(run: JobRun) -> Mapping[str, Any] | None:
+        entered.set()
+        await gate.wait()
+        return await inner(run)
+
+    work = runner(sessions, slow, clock, metrics)
+    task = asyncio.create_task(work.run_once())
+    await asyncio.wait_for(entered.wait(), timeout=10)
+    work.stop()  # SIGTERM: the handler stops at its next step
+    gate.set()
+    await asyncio.wait_for(task, timeout=10)
+    job = await read(sessions, job_id)
+    assert (job.state, job.attempts, job.lease_owner) == (JobState.QUEUED, 0, None)
+    assert await steps(sessions, job_id) == []
+    assert await runner(sessions, stepper(sessions), clock, metrics).run_once()
+    assert (await read(sessions, job_id)).state is JobState.SUCCEEDED
