@@ -59,8 +59,10 @@ class Policy:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     stable_after_s: float = 30.0
-    max_restarts: int = 5
-    window_s: float = 60.0
+    # Ten restarts in five minutes: the backoff (0, 0.5, 1 ... 30 s) spans ~2 min of them, so
+    # a dependency down that long (Kafka restarting) is waited out, a broken build is not.
+    max_restarts: int = 10
+    window_s: float = 300.0
     stop_timeout_s: float = 15.0
     start_nice: int = -10
 
