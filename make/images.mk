@@ -7,10 +7,8 @@ images: ## build every image with podman: Debian base (once), services, fake pro
 images-services: ## rebuild only the services' and the fake provider's images
 	@infra/images/build.sh services fake
 
-test-containers: bootstrap images ## chassis integration tests against PostgreSQL/Redis/Kafka containers (testcontainers over podman)
+test-containers: bootstrap ## chassis integration tests against PostgreSQL/Redis/Kafka containers (testcontainers over podman)
 	@UV=$(UV) infra/images/test-containers.sh
-
-	@infra/images/podman-api.sh status
 
 TEST_GATES += images
 TEST_AFTER += test-containers

@@ -4,6 +4,8 @@
 # API socket. Extra arguments go to pytest. Skips, saying why, only where no engine can run.
 source "$(dirname "$0")/lib.sh"
 
+# The servers' images (cached layers: seconds when `make images` ran already).
+"$IMAGES_DIR/build.sh" servers
 if ! engine_runs; then
   log "test-containers skipped: no container engine can run here ($(engine_problem))"
   exit 0

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -123,14 +124,22 @@ def start_kafka(found: Endpoints) -> None:
 
 
 def start_missing(found: Endpoints) -> None:
-    """Start a container for each server ``found`` has no address for yet."""
-    try:
-        if not found.postgres_admin_dsn:
-            start_postgres(found)
-        if not found.redis_url:
-            start_redis(found)
-        if not found.kafka_bootstrap:
-            start_kafka(found)
-    except BaseException:
+    """Start a container for each server ``found`` has no address for yet, all at once.
+
+    In parallel: Kafka's JVM and PostgreSQL's initdb each take many seconds on 2 busy cores.
+    """
+    wanted = [
+        start
+        for start, have in (
+            (start_postgres, found.postgres_admin_dsn),
+            (start_redis, found.redis_url),
+            (start_kafka, found.kafka_bootstrap),
+        )
+        if not have
+    ]
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ordo-testcontainers") as pool:
+        futures = [pool.submit(start, found) for start in wanted]
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
         found.stop()
-        raise
+        raise errors[0]

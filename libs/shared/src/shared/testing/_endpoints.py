@@ -20,6 +20,7 @@ class Endpoints:
     kafka_bootstrap: str
     redis_url: str
     source: dict[str, str] = field(default_factory=dict)
+    startup_s: float = 0.0  # how long starting the containers took, if any were started
     _containers: list[Any] = field(default_factory=list, repr=False)
 
     def stop(self) -> None:

@@ -21,6 +21,7 @@ Fixtures (all async ones run on the session event loop):
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -59,8 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if hasattr(config, "workerinput"):
         return
+    began = time.monotonic()
     started = start_containers()
     if started is not None:
+        started.startup_s = time.monotonic() - began
         config.stash[_CONTAINERS_KEY] = started
         export_endpoints(started)
 
@@ -198,7 +201,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     started = config.stash.get(_CONTAINERS_KEY, None)
     if started is not None:
         where = ", ".join(f"{name}={label}" for name, label in sorted(started.source.items()))
-        return f"ordo servers: {where} (ORDO_TEST_SERVERS)"
+        return f"ordo servers: {where} (ORDO_TEST_SERVERS), started in {started.startup_s:.1f} s"
     return (
         "ordo servers: environment URLs > testcontainers (ORDO_TEST_SERVERS=containers, or auto"
         " with an engine answering) > local bootstrap (.data/)"
