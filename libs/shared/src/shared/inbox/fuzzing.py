@@ -13,7 +13,6 @@ Hypothesis is a development dependency: import this module from tests only.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from shared.inbox._event import (
     read_envelope,
 )
 from shared.inbox._headers import CE_ID, CE_ORGID, CE_TYPE
+from shared.runtime import run
 
 __all__ = [
     "Recorder",
@@ -186,7 +186,7 @@ def assert_applied_or_refused(
     """Deliver the record (its own event loop); fail the test unless the handler applied it
     or it failed permanently with a typed error (what :func:`failed_permanently` accepts)."""
     try:
-        asyncio.run(deliver(handlers, headers, value))
+        run(deliver(handlers, headers, value))
     except Exception as exc:  # classified just below
         if not failed_permanently(exc):
             kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
