@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, FAKE_IMAGE, SERVICES_IMAGE, Podman, wait_http
+from .conftest import DATA, FAKE_IMAGE, ROOT, SERVICES_IMAGE, Podman, wait_http
 
 # What a hardened container gets in a cluster (infra/k8s): read-only root, no tmpfs anywhere
 # (--read-only-tmpfs=false, so nothing is writable), every capability dropped.
@@ -119,3 +119,19 @@ def test_service_image_is_ready_against_the_local_stack(
     )
     answer = wait_http(f"http://127.0.0.1:{free_port}/health/ready", podman=podman, name=name)
     assert answer.status_code == 200
+
+
+def test_every_services_migrations_run_from_the_image(podman: Podman) -> None:
+    """Migrations are a step of their own (a Job before a rollout): each service's Alembic
+    history is in the image and its env.py imports there. Offline (``--sql``): no database."""
+    expected = sorted(ini.parent.name for ini in (ROOT / "services").glob("*/alembic.ini"))
+    assert expected, "no service has migrations?"
+    script = (
+        "for ini in /app/services/*/alembic.ini; do d=${ini%/alembic.ini}; "
+        'cd "$d" && alembic -c alembic.ini upgrade head --sql | grep -q "CREATE TABLE" '
+        '&& echo "${d##*/}" || { echo "failed: $d" >&2; exit 1; }; done'
+    )
+    migrated = podman.run(
+        "run", "--rm", *HARDENED, "--network=none", SERVICES_IMAGE, "sh", "-c", script
+    )
+    assert sorted(migrated.split()) == expected
