@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared import pii
 from shared.jobs._model import FINAL_STATES, Job, JobLease, JobLeaseLostError, JobState
 
 __all__ = [
@@ -62,28 +63,48 @@ _STATES = ", ".join(f"'{s.value}'" for s in JobState)
 
 def _columns() -> list[Any]:
     return [
-        Column("id", Uuid, primary_key=True),
-        Column("kind", String(100), nullable=False),
-        Column("org_id", Uuid, nullable=True),
-        Column("state", String(16), nullable=False),
-        Column("params", JSONB, nullable=False),
-        Column("total", Integer, nullable=True),
-        Column("done", Integer, nullable=False),
-        Column("checkpoint", JSONB, nullable=True),
-        Column("result", JSONB, nullable=True),
-        Column("error", JSONB, nullable=True),
-        Column("attempts", Integer, nullable=False),
-        Column("max_attempts", Integer, nullable=False),
-        Column("cancel_requested", Boolean, nullable=False),
-        Column("created_by", Uuid, nullable=True),
-        Column("created_at", _TS, nullable=False),
-        Column("updated_at", _TS, nullable=False),
-        Column("run_after", _TS, nullable=False),
-        Column("started_at", _TS, nullable=True),
-        Column("finished_at", _TS, nullable=True),
-        Column("heartbeat_at", _TS, nullable=True),
-        Column("lease_owner", String(200), nullable=True),
-        Column("lease_expires_at", _TS, nullable=True),
+        Column("id", Uuid, primary_key=True, info=pii.none()),
+        Column("kind", String(100), nullable=False, info=pii.none()),
+        Column("org_id", Uuid, nullable=True, info=pii.none()),
+        Column("state", String(16), nullable=False, info=pii.none()),
+        Column(
+            "params",
+            JSONB,
+            nullable=False,
+            info=pii.none("the job's input, e.g. a stock import's CSV of SKUs"),
+        ),
+        Column("total", Integer, nullable=True, info=pii.none()),
+        Column("done", Integer, nullable=False, info=pii.none()),
+        Column("checkpoint", JSONB, nullable=True, info=pii.none()),
+        Column(
+            "result",
+            JSONB,
+            nullable=True,
+            info=pii.personal("the outcome; a data export's holds its subject's data"),
+        ),
+        Column("error", JSONB, nullable=True, info=pii.none()),
+        Column("attempts", Integer, nullable=False, info=pii.none()),
+        Column("max_attempts", Integer, nullable=False, info=pii.none()),
+        Column("cancel_requested", Boolean, nullable=False, info=pii.none()),
+        Column(
+            "created_by",
+            Uuid,
+            nullable=True,
+            info=pii.pseudonymous_id("the user who started the job"),
+        ),
+        Column("created_at", _TS, nullable=False, info=pii.none()),
+        Column("updated_at", _TS, nullable=False, info=pii.none()),
+        Column("run_after", _TS, nullable=False, info=pii.none()),
+        Column("started_at", _TS, nullable=True, info=pii.none()),
+        Column("finished_at", _TS, nullable=True, info=pii.none()),
+        Column("heartbeat_at", _TS, nullable=True, info=pii.none()),
+        Column(
+            "lease_owner",
+            String(200),
+            nullable=True,
+            info=pii.none("the worker process holding the job"),
+        ),
+        Column("lease_expires_at", _TS, nullable=True, info=pii.none()),
     ]
 
 
@@ -108,6 +129,7 @@ def jobs_table(metadata: MetaData, name: str = JOBS_TABLE) -> Table:
         *_checks(name),
         Index(f"ix_{name}_active", "run_after", postgresql_where=text(_ACTIVE)),
         Index(f"ix_{name}_org_kind", "org_id", "kind", "id"),
+        info=pii.held_for("long-running work: state, progress and outcome", retention="jobs"),
     )
 
 

@@ -19,7 +19,7 @@ class Classification(StrEnum):
     NONE = "none"
     PSEUDONYMOUS_ID = "pseudonymous-id"
     PERSONAL = "personal"
-    SECRET = "secret"  # noqa: S105 - a classification's name, not a secret
+    SECRET = "secret"  # noqa: S105  # nosec B105 - a classification's name, not a secret
 
     @property
     def rank(self) -> int:
