@@ -16,7 +16,7 @@ The common chores (:func:`standard_chores`), each ``<service>.purge_<what>``:
 - ``purge_outbox``: outbox rows published more than ``outbox_retention_s`` ago (the relay
   does not clean up on its own when a service declares housekeeping).
 
-A service adds its own (notifications' delivery log) as :class:`Chore` s through ``extra``.
+A service adds its own (notifications' delivery log) as :class:`Chore` s through ``own``.
 Every run is counted in ``jobs_total{job, outcome}`` (by :class:`~shared.periodic.PeriodicJob`),
 its deleted rows in ``housekeeping_rows_deleted_total{job}``, and a successful run sets
 ``housekeeping_last_success_timestamp_seconds{job}``. Each chore is one or a few idempotent
@@ -161,10 +161,10 @@ def declare(
     outbox: Table | None = None,
     idempotency_keys: Table | None = None,
     inbox: bool = False,
-    extra: Callable[[Any, AsyncEngine, Clock | None], Sequence[Chore]] | None = None,
+    own: Callable[[Any, AsyncEngine, Clock | None], Sequence[Chore]] | None = None,
 ) -> Declared:
     """A service's housekeeping in one line of its spec: the common chores of the tables it
-    has, plus ``extra`` ones of its own (``extra(settings, engine, clock)``)."""
+    has, plus its ``own`` (``own(settings, engine, clock)``)."""
 
     def chores(settings: Any, engine: AsyncEngine, *, clock: Clock | None = None) -> list[Chore]:
         found = standard_chores(
@@ -175,8 +175,8 @@ def declare(
             inbox=inbox,
             clock=clock,
         )
-        if extra is not None:
-            found.extend(extra(settings, engine, clock))
+        if own is not None:
+            found.extend(own(settings, engine, clock))
         return found
 
     return chores

@@ -42,7 +42,8 @@ async def check_housekeeping(
 
     ``expected``: the chores' names without the ``<service>.`` prefix.
     """
-    assert spec.housekeeping is not None, f"{spec.distribution} declares no housekeeping"
+    if spec.housekeeping is None:
+        raise AssertionError(f"{spec.distribution} declares no housekeeping")
     engine = create_engine(settings.database, application_name="housekeeping-tests")
     try:
         await _check(spec.housekeeping, settings, engine, expected, idempotency_keys)
@@ -67,15 +68,18 @@ async def _check(
     keeper = Housekeeping(
         chores(settings, engine, clock=FrozenClock(now + timedelta(hours=1))), metrics=metrics
     )
-    assert {chore.name for chore in keeper.chores} == expected
+    declared = {chore.name for chore in keeper.chores}
+    if declared != expected:
+        raise AssertionError(f"declared chores {sorted(declared)}, expected {sorted(expected)}")
     outcomes = await keeper.run_once()
-    assert outcomes == dict.fromkeys(expected, True), outcomes
+    if outcomes != dict.fromkeys(expected, True):
+        raise AssertionError(f"not every chore succeeded: {outcomes}")
     for name in expected:
         last = metrics.registry.get_sample_value(
             "housekeeping_last_success_timestamp_seconds", {"job": name}
         )
-        assert last is not None, name
-        assert last > now.timestamp(), name
+        if last is None or last <= now.timestamp():
+            raise AssertionError(f"{name}: no last success recorded")
     if idempotency_keys is not None:
         async with engine.connect() as conn:
             keys = (
@@ -83,12 +87,15 @@ async def _check(
                     select(idempotency_keys.c.key).where(idempotency_keys.c.scope == scope)
                 )
             ).scalars()
-            assert list(keys) == ["live"]
+            left = list(keys)
+            if left != ["live"]:
+                raise AssertionError(f"keys left after the purge: {left}, expected ['live']")
 
 
 async def _claim(engine: AsyncEngine, table: Table, scope: str, key: str, at: datetime) -> None:
     sessions = create_session_factory(engine)
     async with sessions() as session, session.begin():
         records = SqlaIdempotencyRecords(session, table, ttl=_TTL, clock=FrozenClock(at))
-        assert await records.claim(scope=scope, key=key, fingerprint="fp") is None
+        if await records.claim(scope=scope, key=key, fingerprint="fp") is not None:
+            raise AssertionError(f"key {key!r} of {scope!r} was already claimed")
         await records.complete(scope=scope, key=key, response=IdempotentResponse(201, {}))

@@ -71,17 +71,21 @@ def received_types(topic: str, consumer: str, contracts: Path = CONTRACTS) -> se
 def check_subscription(
     subscription: Subscription, *, consumer: str, contracts: Path = CONTRACTS
 ) -> None:
-    """Assert that ``subscription`` accounts for every type the topic's contract carries."""
+    """Raise ``AssertionError`` unless ``subscription`` accounts for every type on its topic."""
     topic = subscription.topic
     sent = sent_types(topic, contracts)
-    assert sent, f"no contract sends on {topic}"
+    if not sent:
+        raise AssertionError(f"no contract sends on {topic}")
     declared = subscription.handles | subscription.ignores
     unaccounted = sorted(sent - declared)
-    assert not unaccounted, f"{consumer} neither handles nor ignores on {topic}: {unaccounted}"
+    if unaccounted:
+        raise AssertionError(f"{consumer} neither handles nor ignores on {topic}: {unaccounted}")
     stale = sorted(declared - sent)
-    assert not stale, f"{consumer} declares types no contract sends on {topic}: {stale}"
+    if stale:
+        raise AssertionError(f"{consumer} declares types no contract sends on {topic}: {stale}")
     received = received_types(topic, consumer, contracts)
-    assert subscription.handles == received, (
-        f"{consumer} handles {sorted(subscription.handles)} on {topic}, "
-        f"its contract receives {sorted(received)}"
-    )
+    if subscription.handles != received:
+        raise AssertionError(
+            f"{consumer} handles {sorted(subscription.handles)} on {topic}, "
+            f"its contract receives {sorted(received)}"
+        )

@@ -42,7 +42,7 @@ SPEC = ServiceSpec(
     consumers=_consumers,
     outbox=outbox,
     housekeeping=declare(
-        outbox=outbox, idempotency_keys=idempotency_keys, inbox=True, extra=delivery_log
+        outbox=outbox, idempotency_keys=idempotency_keys, inbox=True, own=delivery_log
     ),
     workers=_workers,
 )
