@@ -45,3 +45,18 @@ def test_the_local_job_creates_every_topic(overlays: dict[str, list[dict[str, An
     for s in load("topics")._apply_topics().load_specs(TOML, "local"):
         assert f"--topic {s.name} --partitions {s.partitions} --replication-factor 1" in script
     assert yaml.safe_load(topics.topics_job())["kind"] == "Job"
+
+
+def test_the_local_broker_is_the_release_make_up_runs(
+    overlays: dict[str, list[dict[str, Any]]],
+) -> None:
+    pom = (ROOT / "infra" / "kafka" / "pom.xml").read_text()
+    version = pom.split("<kafka.version>")[1].split("</kafka.version>")[0]
+    images = {
+        c["image"]
+        for r in overlays["local"]
+        if r["kind"] in {"StatefulSet", "Job"}
+        for c in r["spec"]["template"]["spec"]["containers"]
+        if "kafka" in c["image"]
+    }
+    assert images == {f"apache/kafka:{version}"}
