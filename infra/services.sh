@@ -10,13 +10,18 @@
 # `stop` and `status` see the processes of both layouts. NAMEs come from either Procfile.
 # Every process runs under infra/supervise.py, which restarts it when it exits unexpectedly
 # (SIGKILL, a crash) with a backoff and a crash-loop limit, and forks it from a preloaded
-# interpreter so a restart is ready in seconds (docs/local-stack.md). NAME.supervisor.pid names
-# the supervisor, NAME.pid the process; `stop` stops both, without a restart; `status` shows
+# interpreter so a restart is ready in seconds (docs/local-stack.md). run/supervisors/NAME.pid
+# names the supervisor, run/NAME.pid the process; `stop` stops both, without a restart; `status` shows
 # the process's restarts and its last time to ready. `run NAME` does what `start` does, in the
 # foreground (the Tiltfile's serve_cmd).
 # Usage: [ORDO_LAYOUT=combined|split] infra/services.sh start|stop|status|run|migrate|compile [NAME...]
 ORDO_COMPONENT=services
 source "$(dirname "$0")/lib.sh"
+
+# Apart from run/*.pid, which tools read as "the processes of the stack" (infra/bin/stack_cpu.py
+# sums each one's process tree: a supervisor's would count its child twice).
+SUPERVISORS="$ORDO_RUN/supervisors"
+mkdir -p "$SUPERVISORS"
 
 ORDO_LAYOUT="${ORDO_LAYOUT:-combined}"
 case "$ORDO_LAYOUT" in
@@ -60,14 +65,14 @@ everything() {
 }
 
 # NAME.pid names the service's process (written by its supervisor at each start, so tools and
-# fault injection that signal NAME.pid reach the process itself); NAME.supervisor.pid names
+# fault injection that signal NAME.pid reach the process itself); supervisors/NAME.pid names
 # the supervisor, which is what start, stop and status act on.
 # owner NAME COMMAND: print the pid file that controls NAME when it runs COMMAND of this
 # checkout: its supervisor's, or NAME.pid for a process started unsupervised by an older
 # services.sh; nothing when it does not run.
 owner() {
   local command="$ORDO_ROOT/.venv/bin/$2"
-  if pid_alive "$ORDO_RUN/$1.supervisor.pid" "$command"; then echo "$ORDO_RUN/$1.supervisor.pid"
+  if pid_alive "$SUPERVISORS/$1.pid" "$command"; then echo "$SUPERVISORS/$1.pid"
   elif pid_alive "$ORDO_RUN/$1.pid" "$command"; then echo "$ORDO_RUN/$1.pid"
   fi
 }
@@ -80,8 +85,8 @@ stop_process() {
   local file
   file="$(owner "$1" "$2")"
   # The supervisor gives its process 15 s to drain before it kills it.
-  stop_pid "${file:-$ORDO_RUN/$1.supervisor.pid}" "$1" 25 "$ORDO_ROOT/.venv/bin/$2"
-  rm -f "$ORDO_RUN/$1.pid" "$ORDO_RUN/$1.supervisor.pid"
+  stop_pid "${file:-$SUPERVISORS/$1.pid}" "$1" 25 "$ORDO_ROOT/.venv/bin/$2"
+  rm -f "$ORDO_RUN/$1.pid" "$SUPERVISORS/$1.pid"
 }
 
 http_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
@@ -159,7 +164,7 @@ cmd_start() {
     port_open "$port" && die "port $port for $name is taken by another process"
     rm -f "$ORDO_RUN/$name.state"
     (supervised "$name" "$svc" "$port" "$cmd" >>"$ORDO_LOGS/$name.log" 2>&1 </dev/null) &
-    echo $! >"$ORDO_RUN/$name.supervisor.pid"
+    echo $! >"$SUPERVISORS/$name.pid"
     started+=("$name:$port")
   done < <(procs "$@")
   for entry in "${started[@]}"; do
@@ -179,7 +184,7 @@ cmd_run() {
   port_open "$port" && die "port $port for $name is taken by another process"
   compile_bytecode
   rm -f "$ORDO_RUN/$name.state"
-  echo $$ >"$ORDO_RUN/$name.supervisor.pid"
+  echo $$ >"$SUPERVISORS/$name.pid"
   supervised "$name" "$svc" "$port" "$cmd" </dev/null
 }
 
@@ -188,7 +193,7 @@ cmd_stop() {
   while read -r layout name svc port cmd; do
     # Without NAMEs, only what runs (in either layout) is named in the log.
     if (($# == 0)) && ! ours "$name" "$cmd"; then
-      rm -f "$ORDO_RUN/$name.pid" "$ORDO_RUN/$name.supervisor.pid"
+      rm -f "$ORDO_RUN/$name.pid" "$SUPERVISORS/$name.pid"
       continue
     fi
     stop_process "$name" "$cmd"

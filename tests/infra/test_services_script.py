@@ -1,10 +1,13 @@
-"""infra/lib.sh and infra/services.sh: liveness from pid files, and the two process layouts."""
+"""infra/lib.sh and infra/services.sh: liveness from pid files, the two layouts, supervision."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,44 @@ def test_every_service_has_one_combined_process_on_its_api_port() -> None:
     assert {svc for _, svc, _, _ in lines("split")} == set(combined)
     for svc, port in split_apis.items():
         assert combined[svc][0] == port  # the same API port in both layouts
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and ip")
+def test_start_supervises_and_stop_leaves_nothing(tmp_path: Path) -> None:
+    """services.sh on the fake provider (no servers needed), in a network namespace of its own
+    so its port is free: NAME.pid is the process, SIGKILL brings a new one, stop ends both."""
+    ns = f"ordo-svc-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)  # noqa: S607
+    subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)  # noqa: S607
+    run = tmp_path / "run"
+
+    def services_in_ns(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            ["ip", "netns", "exec", ns, str(ROOT / "infra/services.sh"), *args],  # noqa: S607
+            env=os.environ | {"ORDO_DATA": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    try:
+        assert services_in_ns("start", "payment-provider").returncode == 0
+        supervisor = int((run / "supervisors/payment-provider.pid").read_text())
+        first = int((run / "payment-provider.pid").read_text())
+        assert first != supervisor
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while " 1 restarts" not in (status := services_in_ns("status", "payment-provider").stdout):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        assert "killed by SIGKILL" in status
+        assert " ready " in status
+        assert int((run / "payment-provider.pid").read_text()) != first
+        assert services_in_ns("stop", "payment-provider").returncode == 0
+        assert not (run / "payment-provider.pid").exists()
+        assert not (run / "supervisors/payment-provider.pid").exists()
+        assert " down " in services_in_ns("status", "payment-provider").stdout
+    finally:
+        services_in_ns("stop")
+        subprocess.run(["ip", "netns", "delete", ns], check=False)  # noqa: S607
