@@ -5,13 +5,14 @@ Usage: .venv/bin/python infra/supervise.py --name NAME --state FILE [--pidfile F
 
 `infra/services.sh` (under `make up`) and the Tiltfile (Tilt does not restart a crashed
 serve_cmd) run each process of infra/Procfile.<layout> under this supervisor. It
-- restarts the child whenever it exits without being asked to (SIGKILL, a crash, even exit 0),
-  after a backoff that doubles from --backoff-initial to --backoff-max, reset once a child has
-  run --stable-after seconds;
+- restarts the child whenever it exits without being asked to (SIGKILL, a crash, even exit 0):
+  at once after a stable run (--stable-after seconds), then after a backoff that doubles from
+  --backoff-initial to --backoff-max;
 - gives up after --max-restarts restarts within --window seconds (a crash loop), exiting 1;
 - logs each start, exit, restart and the time the child took to answer --ready-url, as JSON
   lines on stderr (the process's log), and keeps its state in --state (JSON, read by
-  `services.sh status`);
+  `services.sh status`), and the child's pid in --pidfile;
+- runs the child's start-up at nice --start-nice (as root), back to its own once ready;
 - on SIGTERM/SIGINT forwards the signal to the child, waits --stop-timeout seconds (then
   SIGKILLs it) and exits without a restart; if the supervisor itself dies, the child gets
   SIGTERM (PR_SET_PDEATHSIG), so no process is left behind unsupervised.
