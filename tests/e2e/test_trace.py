@@ -156,19 +156,22 @@ async def test_one_order_is_one_trace_across_every_process(
         )
     assert (await settled(tenant, placed.id)).status == OrderStatus.CONFIRMED
 
+    def orphans(spans: list[Span]) -> list[Span]:
+        # One tree: every span hangs under another span of the trace, or under the test's call.
+        ids = {s.span_id for s in spans} | {caller_span}
+        return [s for s in spans if s.parent_id not in ids]
+
     async def whole() -> list[Span] | None:
+        # Each process exports on its own, about once a second: a child may arrive first.
         spans = await fetch_trace(trace_id)
-        return spans if spans and not missing(spans) else None
+        return spans if spans and not missing(spans) and not orphans(spans) else None
 
     try:
         spans = await eventually(whole, within=60, every=1.0)
     except AssertionError:
         seen = await fetch_trace(trace_id) or []
         raise AssertionError(
-            f"trace {trace_id} lacks {missing(seen)}; it has:\n{render_tree(seen)}"
+            f"trace {trace_id} lacks {missing(seen)}, orphans {orphans(seen)}; it has:\n"
+            + render_tree(seen)
         ) from None
     assert {s.trace_id for s in spans} == {trace_id}
-    # One tree: every span hangs under another span of the trace, or under the test's call.
-    ids = {s.span_id for s in spans} | {caller_span}
-    orphans = [s for s in spans if s.parent_id not in ids]
-    assert not orphans, render_tree(spans)
