@@ -27,7 +27,8 @@ from shared.jobs.sqla import SqlaJobRecords, jobs_table
 from shared.settings import DatabaseSettings
 from shared.testing.migrations import Alembic
 
-pytestmark = pytest.mark.integration
+# Every command is a process of its own (~1.5 s of CPU each): generous under a loaded machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -164,17 +165,12 @@ async def test_keys_rotate_makes_a_new_signing_key_and_keeps_the_old_published(
     }
     first = (await run(["ordo-identity-cli", "init-keys"], env=env)).split(": ")[-1].strip()
     options = ["--database-url", url_of(identity_database), "--secrets-dir", str(secrets)]
-    listed = json.loads(await run(["ordo", "keys", "list", *options, "--json"]))
-    assert listed["published"] == [first]
-
     rotated: dict[str, Any] = json.loads(await run(["ordo", "keys", "rotate", *options, "--json"]))
     assert rotated["active_kid"] != first
     assert rotated["retired_kid"] == first
-    assert set(rotated["published"]) == {first, rotated["active_kid"]}
-
-    again = await run(["ordo", "keys", "rotate", *options])  # the table, for an operator
-    assert f"retired: {rotated['active_kid']}" in again
-    assert first in again, "still published until the tokens it signed expire"
+    listed = await run(["ordo", "keys", "list", *options])  # the table an operator reads
+    assert first in listed, "the old key stays published until the tokens it signed expire"
+    assert rotated["active_kid"] in listed
 
     wrong = ["--database-url", url_of(identity_database), "--secrets-dir", str(tmp_path / "none")]
     await run(["ordo", "keys", "rotate", *wrong], expect=1)

@@ -54,12 +54,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """What a rotation did, and the keys the JWKS publishes afterwards."""
+    """What a rotation did (``ordo keys list`` shows what the JWKS publishes then)."""
 
     active_kid: str
     retired_kid: str | None
     deleted: int
-    published: list[str]
 
 
 def _environment(stack: Stack, database_url: str | None, secrets: Path | None) -> dict[str, str]:
@@ -116,7 +115,6 @@ def rotate(env: dict[str, str]) -> Rotation:
         active_kid=match["active"],
         retired_kid=None if retired == "None" else retired,
         deleted=int(match["deleted"]),
-        published=published_kids(env),
     )
 
 
@@ -135,9 +133,9 @@ def rotate_command(
         return
     console.print(
         f"[green]rotated[/]: {rotation.active_kid} signs from now on "
-        f"(retired: {rotation.retired_kid or '-'}, deleted: {rotation.deleted})"
+        f"(retired: {rotation.retired_kid or '-'}, still published until the tokens it signed "
+        f"expire; deleted: {rotation.deleted})"
     )
-    _print_kids(rotation.published, rotation.active_kid)
 
 
 @keys_app.command("list")
@@ -151,11 +149,11 @@ def list_command(
     if as_json:
         print(json.dumps({"published": kids}))
         return
-    _print_kids(kids, None)
+    _print_kids(kids)
 
 
-def _print_kids(kids: list[str], active: str | None) -> None:
-    table = Table("kid", "signs", title="published in the JWKS")
+def _print_kids(kids: list[str]) -> None:
+    table = Table("kid", title="published in the JWKS")
     for kid in kids:
-        table.add_row(kid, "yes" if kid == active else "")
+        table.add_row(kid)
     console.print(table)
