@@ -235,8 +235,10 @@ async def test_a_unique_violation_at_commit_is_a_conflict_when_asked(
     plain = SqlaUnitOfWork(sessions, outbox=outbox, mapper=to_message)
     with pytest.raises(IntegrityError):
         await _add_twice(plain, order_id)
-    conflicts = SqlaUnitOfWork(
-        sessions, outbox=outbox, mapper=to_message, conflict_on_integrity_error=True
-    )
+
+    class ConflictingUnitOfWork(SqlaUnitOfWork):
+        conflict_on_integrity_error = True
+
+    conflicts = ConflictingUnitOfWork(sessions, outbox=outbox, mapper=to_message)
     with pytest.raises(ConflictError):
         await _add_twice(conflicts, order_id)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,11 +51,15 @@ class SqlaUnitOfWork:
         doorbell: rung after a commit that wrote messages: a ``RelayWakeup`` wakes a relay in
             this process, a ``PgNotifyDoorbell`` the relays of other processes.
         commit_timeout_s: the budget of the flush + outbox insert + COMMIT.
-        conflict_on_integrity_error: a unique violation at commit (two requests creating the
-            same thing at once) becomes :class:`~shared.errors.ConflictError`, a 409.
+
+    A subclass sets ``conflict_on_integrity_error`` when a unique violation at commit (two
+    requests creating the same thing at once) is the caller's conflict: it is then raised as
+    :class:`~shared.errors.ConflictError` (409) rather than as SQLAlchemy's error.
 
     Messages are written in the order they were recorded, so a key's events keep their order.
     """
+
+    conflict_on_integrity_error: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -65,14 +69,12 @@ class SqlaUnitOfWork:
         mapper: EventMapper,
         doorbell: Doorbell | None = None,
         commit_timeout_s: float = 10.0,
-        conflict_on_integrity_error: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._outbox = outbox
         self._mapper = mapper
         self._doorbell = doorbell
         self._commit_timeout_s = commit_timeout_s
-        self._conflict_on_integrity_error = conflict_on_integrity_error
         self._session: AsyncSession | None = None
         self._messages: list[OutboxMessage] = []
         self._finished = False
@@ -142,7 +144,7 @@ class SqlaUnitOfWork:
                 self._write(session), self._commit_timeout_s, operation="uow.commit"
             )
         except IntegrityError as exc:
-            if not self._conflict_on_integrity_error:
+            if not self.conflict_on_integrity_error:
                 raise
             raise ConflictError() from exc
         self._finished = True

@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 class CatalogUnitOfWork(SqlaUnitOfWork):
     """Implements catalog's ``UnitOfWork`` port on the chassis unit of work."""
 
+    conflict_on_integrity_error = True  # two requests creating one thing: 409
+
     products: SqlaProductRepository
     stock: SqlaStockRepository
     reservations: SqlaReservationRepository
@@ -48,13 +50,7 @@ class CatalogUnitOfWork(SqlaUnitOfWork):
         doorbell: Doorbell | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
-        super().__init__(
-            sessions,
-            outbox=outbox,
-            mapper=to_message,
-            doorbell=doorbell,
-            conflict_on_integrity_error=True,
-        )
+        super().__init__(sessions, outbox=outbox, mapper=to_message, doorbell=doorbell)
         self._after_commit = after_commit
         self._written: list[OutboxMessage] = []
 

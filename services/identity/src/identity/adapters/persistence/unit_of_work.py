@@ -29,6 +29,8 @@ __all__ = ["IdentityUnitOfWork"]
 class IdentityUnitOfWork(SqlaUnitOfWork):
     """Implements identity's ``UnitOfWork`` port on the chassis unit of work."""
 
+    conflict_on_integrity_error = True  # two requests creating one thing: 409
+
     orgs: SqlaOrgRepository
     users: SqlaUserRepository
     memberships: SqlaMembershipRepository
@@ -42,13 +44,7 @@ class IdentityUnitOfWork(SqlaUnitOfWork):
         outbox: Outbox,
         doorbell: Doorbell | None = None,
     ) -> None:
-        super().__init__(
-            sessions,
-            outbox=outbox,
-            mapper=to_message,
-            doorbell=doorbell,
-            conflict_on_integrity_error=True,
-        )
+        super().__init__(sessions, outbox=outbox, mapper=to_message, doorbell=doorbell)
 
     async def __aenter__(self) -> Self:
         """Begin the transaction and bind the repositories to its session."""

@@ -48,6 +48,8 @@ class NotificationsUnitOfWork(SqlaUnitOfWork):
         clock: the idempotency records' clock.
     """
 
+    conflict_on_integrity_error = True  # two requests creating one thing: 409
+
     endpoints: SqlaEndpointRepository
     deliveries: _CountingDeliveries
     idempotency: SqlaIdempotencyRecords
@@ -61,13 +63,7 @@ class NotificationsUnitOfWork(SqlaUnitOfWork):
         deliveries_doorbell: Doorbell | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(
-            sessions,
-            outbox=outbox,
-            mapper=to_message,
-            doorbell=doorbell,
-            conflict_on_integrity_error=True,
-        )
+        super().__init__(sessions, outbox=outbox, mapper=to_message, doorbell=doorbell)
         self._deliveries_doorbell = deliveries_doorbell
         self._clock = clock
 
