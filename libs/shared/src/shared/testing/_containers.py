@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 POSTGRES_IMAGE = "localhost/ordo-test-postgres:15"
 REDIS_IMAGE = "localhost/ordo-test-redis:7"
 KAFKA_IMAGE = "localhost/ordo-test-kafka:latest"
+# Set by infra/images/test-containers.sh: containers of one run carry it as a label.
+RUN_VARIABLE = "ORDO_TEST_RUN_ID"
+RUN_LABEL = "dev.ordo.test-run"
 # Kafka on a JVM in a container takes ~10-20 s on 2 busy cores; give it room.
 STARTUP_TIMEOUT_S = 120
 
@@ -52,7 +55,11 @@ def _container(image: str, message: str) -> Any:
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
 
     strategy = LogMessageWaitStrategy(re.compile(re.escape(message)))
-    return DockerContainer(image).waiting_for(strategy.with_startup_timeout(STARTUP_TIMEOUT_S))
+    container = DockerContainer(image).waiting_for(strategy.with_startup_timeout(STARTUP_TIMEOUT_S))
+    if run := os.environ.get(RUN_VARIABLE):
+        # Lets the caller remove this run's containers even if pytest dies before stopping them.
+        container = container.with_kwargs(labels={RUN_LABEL: run})
+    return container
 
 
 def _start(found: Endpoints, container: Any) -> None:
