@@ -42,11 +42,14 @@ KAFKA_IMAGE=localhost/ordo-test-kafka:latest
 # engine_runs: true when podman can run a container here (the base image must exist). The
 # reason it cannot, if not, is in engine_problem.
 engine_runs() {
-  command -v podman >/dev/null && podman image exists "$BASE_IMAGE" &&
+  command -v podman >/dev/null && podman info >/dev/null 2>&1 &&
+    podman image exists "$BASE_IMAGE" 2>/dev/null &&
     podman run --rm --network=none "$BASE_IMAGE" true >/dev/null 2>&1
 }
 engine_problem() {
+  local out
   command -v podman >/dev/null || { echo "podman is not installed"; return; }
+  out="$(podman info 2>&1 >/dev/null)" || { tail -n 1 <<<"$out"; return; }
   podman image exists "$BASE_IMAGE" || { echo "$BASE_IMAGE is missing (make images)"; return; }
   podman run --rm --network=none "$BASE_IMAGE" true 2>&1 | tail -n 1
 }
