@@ -99,3 +99,15 @@ async def test_the_servers_are_the_containers(ordo_endpoints: Endpoints) -> None
         assert await redis.ping()
     finally:
         await redis.aclose()
+
+
+@pytest.mark.skipif(not IN_CONTAINERS, reason="runs in `make test-containers` (ORDO_TEST_SERVERS)")
+def test_an_engine_without_our_images_is_not_used(no_urls: pytest.MonkeyPatch) -> None:
+    """A developer's Docker without the images of `make images`: auto mode keeps the local
+    servers; containers mode says which image is missing. Nothing is started or pulled."""
+    assert os.environ.get("DOCKER_HOST")  # the engine of `make test-containers` answers
+    no_urls.setenv("ORDO_TEST_KAFKA_IMAGE", "localhost/ordo-no-such-image:0")
+    assert start_containers() is None
+    no_urls.setenv("ORDO_TEST_SERVERS", "containers")
+    with pytest.raises(RuntimeError, match="ordo-no-such-image"):
+        start_containers()

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -130,20 +131,39 @@ def start_kafka(found: Endpoints) -> None:
     found.source["kafka"] = "testcontainers"
 
 
+def _wanted(found: Endpoints) -> list[tuple[Callable[[Endpoints], None], str]]:
+    """The starters and images of the servers ``found`` has no address for."""
+    servers = (
+        (start_postgres, found.postgres_admin_dsn, "ORDO_TEST_POSTGRES_IMAGE", POSTGRES_IMAGE),
+        (start_redis, found.redis_url, "ORDO_TEST_REDIS_IMAGE", REDIS_IMAGE),
+        (start_kafka, found.kafka_bootstrap, "ORDO_TEST_KAFKA_IMAGE", KAFKA_IMAGE),
+    )
+    return [(start, _image(var, image)) for start, have, var, image in servers if not have]
+
+
+def missing_images(found: Endpoints) -> list[str]:
+    """The images needed for ``found``'s missing servers that the engine does not have.
+
+    Never pulled: they are made here (``make images``), and no registry may be reachable.
+    """
+    import docker  # noqa: PLC0415 - optional, only where an engine is in play
+
+    client = docker.from_env(timeout=10)
+    absent = []
+    for _start, image in _wanted(found):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            absent.append(image)
+    return absent
+
+
 def start_missing(found: Endpoints) -> None:
     """Start a container for each server ``found`` has no address for yet, all at once.
 
     In parallel: Kafka's JVM and PostgreSQL's initdb each take many seconds on 2 busy cores.
     """
-    wanted = [
-        start
-        for start, have in (
-            (start_postgres, found.postgres_admin_dsn),
-            (start_redis, found.redis_url),
-            (start_kafka, found.kafka_bootstrap),
-        )
-        if not have
-    ]
+    wanted = [start for start, _image_name in _wanted(found)]
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ordo-testcontainers") as pool:
         futures = [pool.submit(start, found) for start in wanted]
     errors = [error for future in futures if (error := future.exception()) is not None]

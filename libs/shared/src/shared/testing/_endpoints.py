@@ -116,7 +116,8 @@ def start_containers() -> Endpoints | None:
 
     Called once per test run (the plugin does it in the xdist controller, which then hands the
     URLs to its workers through the environment). Returns None when containers are not used:
-    mode ``local``, every URL given, or mode ``auto`` with no engine answering.
+    mode ``local``, every URL given, or mode ``auto`` with no engine answering or without the
+    servers' images on it.
     """
     mode = servers_mode()
     found = _from_environment()
@@ -129,8 +130,13 @@ def start_containers() -> Endpoints | None:
                 "`make test-containers` starts podman's"
             )
         return None
-    from shared.testing._containers import start_missing  # noqa: PLC0415
+    from shared.testing._containers import missing_images, start_missing  # noqa: PLC0415
 
+    if absent := missing_images(found):
+        if mode == "containers":
+            raise RuntimeError(f"no image {', '.join(absent)} on the engine: `make images`")
+        # An engine with none of our images (a developer's Docker): the local servers, as before.
+        return None
     start_missing(found)
     return found
 
