@@ -8,7 +8,8 @@ resolves the servers with this precedence:
    (``redis://:password@host:port/0``);
 2. testcontainers, chosen by ``ORDO_TEST_SERVERS``: ``containers`` always (an error when no
    engine answers), ``auto`` (the default) when a Docker-API engine answers (``DOCKER_HOST`` or
-   ``/var/run/docker.sock``; podman's socket here, see docs/images.md), ``local`` never. The
+   ``/var/run/docker.sock``; podman's socket here, see docs/images.md) and has the servers'
+   images (never pulled), ``local`` never. The
    images are the project's own (``make images``), started once per run and shared by the xdist
    workers, on free host ports;
 3. the local servers started by ``make up`` / ``make test`` (``infra/``), whose passwords are read
