@@ -12,3 +12,9 @@ secrets: ## scan the repository's history for secrets (gitleaks, pinned; baselin
 	  --config .gitleaks.toml --gitleaks-ignore-path .gitleaksignore --exit-code 1 .
 
 TEST_GATES += pii-check secrets
+
+backup: ## back up the local PostgreSQL: roles + one pg_dump per service database (.data/backups)
+	@infra/backup/backup.sh
+
+restore-drill: bootstrap ## restore the latest backup into a scratch cluster (port 25432), check migrations and invariants, print RPO/RTO
+	$(UV) run --frozen python infra/backup/drill.py
