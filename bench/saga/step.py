@@ -19,7 +19,6 @@ import report
 import uvloop
 from phases import GATEWAY, Bench
 from run import parse as full_args
-from stack import say
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -29,7 +28,7 @@ async def main(args: argparse.Namespace) -> None:
         try:
             await bench.setup()
             result = await bench.step(args.step_rate, args.step_seconds, bound=not args.unbound)
-            bench._say_step(result)  # noqa: SLF001 - the same verdict line as the full run
+            bench._say_step(result)
             report.print_table(result["cpu"]["by_process"], result["cpu"]["totals"])
             if args.profile:
                 await bench.profiles(args.step_rate, result["cpu"]["by_process"])
