@@ -110,6 +110,12 @@ async def test_two_workers_share_the_queue_without_calling_twice(
     # A call budget well inside the lease: on a loaded machine the default 0.3 s budget made
     # the adapter retry slow calls (a legitimate replay), which is not what this test is about.
     settings = fast_settings(migrated, provider.url, call_timeout_s=2.0)
+    # A lease far longer than any call, however loaded the machine: a lease running out while
+    # its call is in flight lets the other worker claim it (a legitimate replay, the subject of
+    # the next test), which is not what this one is about.
+    settings = settings.model_copy(
+        update={"worker": settings.worker.model_copy(update={"lease_s": 60.0})}
+    )
     async with (
         running_worker(settings, Metrics()) as first,
         running_worker(settings, Metrics()) as second,
@@ -119,7 +125,7 @@ async def test_two_workers_share_the_queue_without_calling_twice(
         async def all_authorised() -> bool:
             return (await statuses(engine, orders)).get("authorized") == ORDERS
 
-        await wait_until(all_authorised, timeout_s=30, message="all authorised")
+        await wait_until(all_authorised, timeout_s=60, message="all authorised")
         assert first.runs + second.runs == ORDERS
     for order in orders:
         assert len(await provider.authorizations(str(order))) == 1

@@ -358,7 +358,7 @@ async def test_the_first_attempt_starts_within_milliseconds_of_the_request(
             await saga.request_payment(ask(org_id, order))
             await asyncio.sleep(0.02)
         for order in orders:
-            await wait_for_status(engine, order, "authorized", timeout_s=10)
+            await wait_for_status(engine, order, "authorized", timeout_s=30)
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
@@ -370,5 +370,7 @@ async def test_the_first_attempt_starts_within_milliseconds_of_the_request(
         )
         delays = sorted(float(row[0]) for row in rows)
     assert len(delays) == len(orders)
-    assert delays[len(delays) // 2] < 0.1, delays  # ~15 ms here, with everything in one loop
-    assert delays[-1] < 1.0, delays
+    # Not a speed target (the machine may be loaded): polling every 60 s would start some call
+    # tens of seconds late, so every first attempt well inside the interval shows the NOTIFY
+    # woke the worker. ~15 ms here on a quiet machine.
+    assert delays[-1] < settings.worker.poll_interval_s / 4, delays
