@@ -29,7 +29,7 @@ include $(sort $(wildcard make/*.mk))
         test-unit test-integration
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 bootstrap: ## install uv (pinned) and the locked Python environment
 	@$(UV) sync --frozen --quiet
