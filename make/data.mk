@@ -2,10 +2,10 @@
 .PHONY: pii pii-check secrets backup restore-drill
 
 pii: bootstrap ## regenerate docs/pii.md from the PII marks (table columns, x-pii in contracts)
-	$(UV) run --frozen python tools/pii/catalogue.py
+	$(UV) run --frozen python tools/pii/pii_catalogue.py
 
 pii-check: bootstrap ## fail if a column, table or contract field is unclassified, or docs/pii.md is stale
-	$(UV) run --frozen python tools/pii/catalogue.py --check
+	$(UV) run --frozen python tools/pii/pii_catalogue.py --check
 
 secrets: ## scan the repository's history for secrets (gitleaks, pinned; baseline .gitleaksignore)
 	@gl="$$(infra/tools/go-tool.sh gitleaks)" && "$$gl" git --no-banner --redact \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import catalogue
+import pii_catalogue
 import pii_marks
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table
@@ -25,7 +25,7 @@ def test_every_field_of_every_contract_is_classified() -> None:
 
 
 def test_docs_pii_md_is_generated_from_the_marks() -> None:
-    assert catalogue.OUTPUT.read_text() == catalogue.render(), "run `make pii`"
+    assert pii_catalogue.OUTPUT.read_text() == pii_catalogue.render(), "run `make pii`"
 
 
 @pytest.mark.parametrize(
