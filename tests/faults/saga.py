@@ -109,6 +109,10 @@ class Load:
     tenants: list[Tenant]
     rate: float
     cancel_share: float = 0.1
+    #: Placements in flight at most; one more is skipped (counted as ``client_busy``): an open
+    #: loop against a stack that refuses everything would otherwise pile up retries until the
+    #: client itself (httpx's pool) spends its time queueing.
+    max_in_flight: int = 64
     accepted: dict[str, Placed] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)
     unanswered: int = 0
@@ -123,6 +127,9 @@ class Load:
             if due > now:
                 await asyncio.sleep(due - now)
             n += 1
+            if len(self._tasks) >= self.max_in_flight:
+                self.answers["client_busy"] += 1
+                continue
             task = asyncio.create_task(self._place(random.choice(self.tenants)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
