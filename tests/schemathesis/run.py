@@ -77,7 +77,9 @@ def main(args: argparse.Namespace) -> int:
     if args.seed is not None:
         command += ["--seed", str(args.seed)]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "hooks", "PYTHONPATH": str(HERE)}
-    return subprocess.run(command, env=env, check=False).returncode  # nosec B603
+    # In .data/schemathesis: the reports, and schemathesis' cache (.schemathesis/) of this run.
+    done = subprocess.run(command, env=env, cwd=reports, check=False)  # nosec B603
+    return done.returncode
 
 
 def parse() -> argparse.Namespace:
