@@ -8,6 +8,7 @@ their pid files. Read again at every snapshot: processes restarted meanwhile get
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +71,14 @@ def api_processes(root: Path, services: tuple[str, ...]) -> dict[str, str]:
     }
 
 
+def data_dir(root: Path) -> Path:
+    """The stack's data folder: ``$ORDO_DATA`` as infra/lib.sh reads it, else ``.data``."""
+    return Path(os.environ.get("ORDO_DATA") or root / ".data")
+
+
 def stack_pids(root: Path) -> dict[str, int]:
     """Label -> pid of every running process of ours and of the three servers."""
-    run = root / ".data" / "run"
+    run = data_dir(root) / "run"
     pids: dict[str, int] = {}
     for name, process in procfiles(root).items():
         pid = _pid_file(run / f"{name}.pid")
@@ -81,7 +87,7 @@ def stack_pids(root: Path) -> dict[str, int]:
     for name in SERVERS:
         pid = _pid_file(run / f"{name}.pid")
         if pid is None and name == "postgres":
-            pid = _pid_file(root / ".data" / "postgres" / "data" / "postmaster.pid")
+            pid = _pid_file(data_dir(root) / "postgres" / "data" / "postmaster.pid")
         if pid is not None:
             pids[name] = pid
     return pids

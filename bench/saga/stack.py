@@ -20,6 +20,7 @@ from typing import Any
 
 import cpu
 import httpx
+import procs
 
 SKU = "BENCH-1"
 ORDER_BODY = b'{"currency":"EUR","lines":[{"sku":"BENCH-1","quantity":1}]}'
@@ -127,7 +128,7 @@ def gateway_limits(root: Path) -> dict[str, float]:
     # The gateway's process: "gateway" in the combined layout, "gateway-api" in the split one.
     for name in ("gateway", "gateway-api"):
         try:
-            pid = int((root / ".data" / "run" / f"{name}.pid").read_text())
+            pid = int((procs.data_dir(root) / "run" / f"{name}.pid").read_text())
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
