@@ -3,6 +3,7 @@ catalog's real caches (in-process layer only), and the event -> touched items ma
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
@@ -283,3 +284,35 @@ async def test_a_write_tells_redis_once_and_its_own_event_read_back_does_not_aga
     remote.failing = False
     await caches.on_change(_read_back(failed))
     assert [len(keys) for keys in remote.invalidations] == [4, 4, 4, 4]
+
+
+async def test_an_event_read_back_while_its_write_still_tells_redis_is_not_told_twice(
+    org_id: uuid.UUID,
+) -> None:
+    # The relay publishes at the commit's ring: the listener can read the event back before
+    # after_commit's own Redis call has returned.
+    remote = CountingRemote()
+    release = asyncio.Event()
+    told = remote.invalidate
+
+    async def slow(keys: Sequence[str], hold_s: float) -> None:
+        await release.wait()
+        await told(keys, hold_s)
+
+    remote.invalidate = slow  # type: ignore[method-assign]
+    policy = CachePolicy(ttl_s=60, negative_ttl_s=5)
+    caches = CatalogCaches(
+        product=policy,
+        stock=policy,
+        remote=cast(RemoteStore, remote),
+        gate=LocalCacheGate(open=True),
+        metrics=CacheMetrics(CollectorRegistry()),
+    )
+    mine = _committed(org_id)
+    writing = asyncio.create_task(caches.after_commit([mine]))
+    await asyncio.sleep(0)  # after_commit now waits for Redis
+    async with asyncio.timeout(2):  # telling Redis again would wait here (and fail the test)
+        assert await caches.on_change(_read_back(mine)) is True
+    release.set()
+    await writing
+    assert len(remote.invalidations) == 1

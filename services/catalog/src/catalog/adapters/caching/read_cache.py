@@ -128,8 +128,15 @@ class CatalogCaches:
                 touched.extend(touched_by(message.type, message.payload))
             except ValueError:
                 log.exception("cache_invalidation_unmapped", type=message.type)
-        if await self.forget(touched, source="write"):
-            self._buried.remember(str(message.event_id) for message in messages)
+        # Remembered before Redis is told: the relay publishes as soon as the commit rings it,
+        # and the listener reading the event back must find its id even while this call
+        # still waits for Redis. Should Redis fail, the ids are forgotten again, so an event
+        # read back later tells Redis itself (one read back meanwhile leaves Redis to its TTL,
+        # the bound whenever Redis fails).
+        ids = [str(message.event_id) for message in messages]
+        self._buried.remember(ids)
+        if not await self.forget(touched, source="write"):
+            self._buried.discard(ids)
 
     async def on_change(self, event: ChangeEvent) -> bool:
         """The listener's mapping: invalidate what an event of ``catalog.events`` touched.
@@ -158,6 +165,10 @@ class _RecentIds:
             self._ids[event_id] = None
         while len(self._ids) > self._limit:
             del self._ids[next(iter(self._ids))]
+
+    def discard(self, ids: Iterable[str]) -> None:
+        for event_id in ids:
+            self._ids.pop(event_id, None)
 
     def take(self, event_id: str) -> bool:
         if event_id not in self._ids:
