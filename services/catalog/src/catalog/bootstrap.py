@@ -58,6 +58,7 @@ from shared.caching import (
 )
 from shared.clock import Clock, SystemClock
 from shared.db import ReadOnlyDatabase, check_postgres, create_engine, create_session_factory
+from shared.flags import FeatureFlags, process_flags
 from shared.http import Closer, create_app
 from shared.ids import new_id
 from shared.inbox import RedeliveryPolicy
@@ -206,15 +207,20 @@ def build_use_cases(
 
 
 def build_caches(
-    settings: CacheSettings, redis: RedisSettings, *, local: bool
+    settings: CacheSettings, redis: RedisSettings, *, local: bool, flags: FeatureFlags | None = None
 ) -> tuple[CatalogCaches, Redis]:
     """Catalog's caches on a Redis client of their own (closed by the caller); ``local`` False
-    closes the in-process layers for good (a process that only invalidates)."""
+    closes the in-process layers for good (a process that only invalidates); ``flags`` decide
+    per org whether reads use them (``catalog.read-cache``)."""
     client = create_redis(redis, max_connections=20)
     remote = RedisCacheStore(client, prefix=settings.key_prefix, timeout_s=settings.redis_timeout_s)
     gate = LocalCacheGate(open=local and not settings.listen)
     caches = CatalogCaches(
-        product=settings.product_policy(), stock=settings.stock_policy(), remote=remote, gate=gate
+        product=settings.product_policy(),
+        stock=settings.stock_policy(),
+        remote=remote,
+        gate=gate,
+        flags=flags,
     )
     return caches, client
 
@@ -242,7 +248,8 @@ def build_app(
     redis: Redis | None = None
     listener: CacheInvalidationListener | None = None
     if settings.cache.enabled:
-        caches, redis = build_caches(settings.cache, settings.redis, local=True)
+        flags = process_flags(settings.flags_file)
+        caches, redis = build_caches(settings.cache, settings.redis, local=True, flags=flags)
         if settings.cache.listen:
             listener = CacheInvalidationListener(
                 topic=settings.events_topic,
