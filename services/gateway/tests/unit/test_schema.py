@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+import yaml
 
 from gateway.adapters.openapi import Contract, SchemaCompileError, compile_schema, find_contract
 
@@ -328,4 +329,9 @@ def test_no_message_quotes_the_input() -> None:
 
 
 def test_the_whole_contract_compiles() -> None:
-    assert len(contract().operation_ids) == 31
+    # Every operation of the file, counted independently of the loader: none is dropped.
+    paths = yaml.safe_load(Path(CONTRACT).read_text())["paths"]
+    operations = [op for item in paths.values() for op in item.values() if isinstance(op, dict)]
+    declared = {op["operationId"] for op in operations if "operationId" in op}
+    assert len(declared) > 30
+    assert set(contract().operation_ids) == declared
