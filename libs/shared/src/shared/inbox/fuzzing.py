@@ -41,6 +41,7 @@ __all__ = [
     "json_values",
     "mutated",
     "records",
+    "storable_json_values",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -61,6 +62,26 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     _SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=12,
+)
+
+
+_STORABLE_TEXT = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+#: Any JSON value a contract-abiding producer could send: its text (keys and strings alike) is
+#: what PostgreSQL can store, no NUL and no lone surrogate (those are refused with a typed
+#: error, which the fuzz of :data:`json_values` covers).
+storable_json_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False),
+        st.text(alphabet=_STORABLE_TEXT, max_size=40),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.text(alphabet=_STORABLE_TEXT, max_size=12), inner, max_size=5),
     ),
     max_leaves=12,
 )
