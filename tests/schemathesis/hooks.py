@@ -13,6 +13,7 @@ request.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import schemathesis
@@ -94,3 +95,22 @@ def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
             target = target[part]
         node = target
     return node
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+    """A fresh Idempotency-Key for every call, as a client sends for each distinct request.
+
+    Generated keys repeat (the shrinker likes "0"): a create that reuses the key of an earlier
+    create is answered with the earlier response (the contract's replay rule), whose resource
+    the stateful phase may have deleted since; ST302 then calls the replayed resource "created
+    and not found". Replays are tested where they are the subject (shared.idempotency's and the
+    services' integration tests).
+    """
+    headers = case.headers
+    meta = case.meta
+    if headers is None or (meta is not None and not meta.generation.mode.is_positive):
+        return  # a negative case's key may be the very thing meant to be refused
+    for name in list(headers):
+        if name.lower() == "idempotency-key":
+            headers[name] = f"st-{uuid.uuid4()}"
