@@ -68,7 +68,11 @@ class NamespacedStack:
 
     def kill_and_wait(self, name: str) -> float:
         """SIGKILL ``name``'s process; seconds until its supervisor saw the new one ready."""
-        before = self.state(name)
+        # `services.sh start` returns once the port answers; the supervisor's own readiness
+        # probe may record it a moment later.
+        until = time.monotonic() + 60
+        while (before := self.state(name)).get("state") != "ready" and time.monotonic() < until:
+            time.sleep(0.05)
         assert before.get("state") == "ready", before
         os.kill(before["child_pid"], signal.SIGKILL)
         killed = time.monotonic()

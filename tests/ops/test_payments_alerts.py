@@ -20,7 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "infra" / "prometheus" / "rules" / "payments.yml"
 TESTS = REPO / "infra" / "prometheus" / "tests" / "payments_test.yml"
-WORKER = REPO / "services" / "payments" / "src" / "payments" / "adapters" / "worker.py"
+WORKER = REPO / "services" / "payments" / "src" / "payments" / "adapters" / "worker" / "payments.py"
 PROMTOOL = shutil.which("promtool")
 
 
